@@ -1,0 +1,153 @@
+"""Command line: `python -m bot <command>` (also installed as `clubspeak`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings
+from bot.content.loader import InvalidContent, content_stats, load_content
+from bot.i18n import Catalogs
+from bot.storage.db import Database
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Club Speak bot: dialogue exercises, negotiation quizzes and civic-rights lessons.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    c = sub.add_parser("console", help="chat with the bot in this terminal (no tokens needed)")
+    c.add_argument("--user", default="you", help="chat as this user (default: you)")
+
+    sub.add_parser("run", help="run the bot: web server, channels and outbox senders")
+
+    content = sub.add_parser("content", help="check dialogs and translations")
+    csub = content.add_subparsers(dest="content_command", metavar="ACTION", required=True)
+    csub.add_parser("check", help="validate every dialog; exit 1 on any error")
+    stats = csub.add_parser("stats", help="count exercises, quizzes, questions, lessons and translations")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+
+    i18n = sub.add_parser("i18n", help="translation catalogs")
+    isub = i18n.add_subparsers(dest="i18n_command", metavar="ACTION", required=True)
+    isub.add_parser("update", help="extract strings from code and dialogs and merge them into locales/")
+
+    db = sub.add_parser("db", help="database maintenance")
+    dsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    dsub.add_parser("migrate", help="apply pending migrations")
+    backup = dsub.add_parser("backup", help="copy the live database safely (SQLite online backup)")
+    backup.add_argument("file", type=Path, help="where to write the copy")
+    return p
+
+
+def _content_check(settings: Settings) -> int:
+    catalogs = Catalogs.load(settings.locales_dir)
+    content, errors = load_content(settings.dialogs_dir, catalogs)
+    for error in errors:
+        print(error, file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s) in {settings.dialogs_dir}", file=sys.stderr)
+        return 1
+    print(f"OK: {len(content.dialogs)} dialogs, all valid and translated.")
+    return 0
+
+
+def _content_stats(settings: Settings, as_json: bool) -> int:
+    catalogs = Catalogs.load(settings.locales_dir)
+    content, errors = load_content(settings.dialogs_dir, catalogs)
+    stats = content_stats(content, catalogs)
+    if as_json:
+        print(json.dumps(stats, indent=2))
+    else:
+        for key in ("exercises", "quizzes", "quiz_questions", "lessons"):
+            print(f"{key:15} {stats[key]}")
+        for lang, t in stats["languages"].items():
+            print(f"{lang:15} {t['translated']}/{t['total']} ({t['percent']}%)")
+    if errors:
+        print(f"warning: {len(errors)} content error(s); run `python -m bot content check`", file=sys.stderr)
+    return 0
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    db = await Database.open(settings.database_path, migrate=args.db_command == "migrate")
+    try:
+        if args.db_command == "migrate":
+            print(f"{settings.database_path}: schema version {await db.version()}")
+        else:
+            await db.backup(args.file)
+            print(f"backed up {settings.database_path} to {args.file}")
+    finally:
+        await db.close()
+    return 0
+
+
+async def _console(settings: Settings, user: str) -> int:
+    from bot.app import App
+    from bot.channels.console import chat
+
+    app = await App.create(settings)
+    try:
+        await chat(app, user)
+    finally:
+        await app.close()
+    return 0
+
+
+async def _run(settings: Settings) -> int:
+    from bot.server import serve
+
+    await serve(settings)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG
+        if args.verbose
+        else logging.WARNING
+        if args.command == "console"
+        else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env()
+        if args.command == "content":
+            if args.content_command == "check":
+                return _content_check(settings)
+            return _content_stats(settings, args.json)
+        if args.command == "i18n":
+            from bot.config import PROJECT_ROOT
+            from bot.i18n import update_catalogs
+
+            for path in update_catalogs(PROJECT_ROOT):
+                print(f"updated {path}")
+            return 0
+        if args.command == "db":
+            return asyncio.run(_db(settings, args))
+        if args.command == "console":
+            return asyncio.run(_console(settings, args.user))
+        if args.command == "run":
+            return asyncio.run(_run(settings))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except InvalidContent as exc:
+        print("The bot will not start: the content has errors.", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        print("Fix them, then check with `python -m bot content check`.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

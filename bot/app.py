@@ -1,0 +1,39 @@
+"""Assemble the bot from settings: catalogs, content, database, engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.content.loader import Content, InvalidContent, load_content
+from bot.engine.core import Engine
+from bot.i18n import Catalogs
+from bot.storage.db import Database
+
+
+def load_checked_content(settings: Settings) -> tuple[Content, Catalogs]:
+    """The bot refuses to start on invalid content: this raises with every error."""
+    catalogs = Catalogs.load(settings.locales_dir)
+    content, errors = load_content(settings.dialogs_dir, catalogs)
+    if errors:
+        raise InvalidContent(errors)
+    return content, catalogs
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    engine: Engine
+
+    @classmethod
+    async def create(cls, settings: Settings) -> App:
+        content, catalogs = load_checked_content(settings)
+        db = await Database.open(settings.database_path)
+        engine = Engine(
+            db, content, catalogs, timezone=settings.timezone, max_inbound_chars=settings.max_inbound_chars
+        )
+        return cls(settings, db, engine)
+
+    async def close(self) -> None:
+        await self.db.close()

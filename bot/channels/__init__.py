@@ -1,0 +1,1 @@
+"""Channel adapters: normalise inbound messages, render outbound ones. No logic lives here."""

@@ -1,0 +1,109 @@
+"""Settings come from the environment (and an optional `.env`), never from code.
+
+One frozen dataclass is built at start-up and passed down explicitly, so there is
+no global configuration to monkey-patch in tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "sqlite:///./data/clubspeak.db"
+
+
+class ConfigError(ValueError):
+    """A setting is present but unusable; the message says which and why."""
+
+
+def sqlite_path(database_url: str) -> Path:
+    """Turn `sqlite:///relative.db` or `sqlite:////abs/path.db` into a path.
+
+    The URL form (rather than a bare path) leaves room for `postgresql://` later.
+    """
+    parsed = urlparse(database_url)
+    if parsed.scheme != "sqlite":
+        raise ConfigError(
+            f"DATABASE_URL: only sqlite:/// URLs are supported for now, got scheme {parsed.scheme!r}"
+        )
+    raw = database_url[len("sqlite:///") :] if database_url.startswith("sqlite:///") else parsed.path
+    if not raw:
+        raise ConfigError(
+            "DATABASE_URL: the sqlite URL has no file path (e.g. sqlite:///./data/clubspeak.db)"
+        )
+    return Path(raw)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    dialogs_dir: Path = PROJECT_ROOT / "dialogs"
+    locales_dir: Path = PROJECT_ROOT / "locales"
+    timezone: str = "Africa/Kigali"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str | None = None
+    telegram_bot_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_secret: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    whatsapp_mps: int = 80
+    max_inbound_chars: int = 4000
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def database_path(self) -> Path:
+        return sqlite_path(self.database_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+        """Read settings; real environment variables win over the `.env` file."""
+        env: dict[str, str] = {}
+        dotenv = env_file if env_file is not None else Path.cwd() / ".env"
+        if dotenv.is_file():
+            env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+
+        def opt(name: str) -> str | None:
+            return env.get(name) or None
+
+        settings = cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            dialogs_dir=Path(env.get("DIALOGS_DIR") or PROJECT_ROOT / "dialogs"),
+            locales_dir=Path(env.get("LOCALES_DIR") or PROJECT_ROOT / "locales"),
+            timezone=env.get("TIMEZONE") or "Africa/Kigali",
+            host=env.get("HOST") or "127.0.0.1",
+            port=_int(env, "PORT", 8080),
+            public_base_url=(opt("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            telegram_bot_token=opt("TELEGRAM_BOT_TOKEN"),
+            telegram_api_url=(env.get("TELEGRAM_API_URL") or "https://api.telegram.org").rstrip("/"),
+            telegram_webhook_secret=opt("TELEGRAM_WEBHOOK_SECRET"),
+            twilio_account_sid=opt("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=opt("TWILIO_AUTH_TOKEN"),
+            twilio_whatsapp_from=opt("TWILIO_WHATSAPP_FROM"),
+            twilio_api_url=(env.get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
+            whatsapp_mps=_int(env, "WHATSAPP_MPS", 80),
+            max_inbound_chars=_int(env, "MAX_INBOUND_CHARS", 4000),
+            extra=dict(env),
+        )
+        settings.database_path  # noqa: B018 - validate the URL early, with a clear message
+        return settings

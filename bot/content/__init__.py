@@ -1,0 +1,1 @@
+"""Content as data: dialogs in YAML, validated by pydantic, translated by gettext."""

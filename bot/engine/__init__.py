@@ -1,0 +1,1 @@
+"""The channel-agnostic engine: it imports nothing from Telegram or Twilio."""

@@ -1,0 +1,280 @@
+"""`Engine.handle(inbound)`: one user message in, one transaction, replies in the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from bot.content.loader import Content
+from bot.engine import runner, screens
+from bot.engine.intents import Command, Intent, match_choice, parse_command
+from bot.engine.messages import REPLY, Choice, Inbound, Outbound, utcnow
+from bot.engine.turn import Turn
+from bot.i18n import N_, Catalogs, negotiate
+from bot.privacy import log_id
+from bot.storage import repo
+from bot.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+APOLOGY = N_("Sorry, something went wrong on our side. Send menu to go on.")
+
+
+@dataclass
+class KeyedLocks:
+    """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
+
+    _locks: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class Engine:
+    """Channel-agnostic: adapters hand it `Inbound`; it writes `Outbound` rows.
+
+    Updates of one user run in order under a per-user lock; different users run
+    concurrently up to SQLite's single write transaction.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        content: Content,
+        catalogs: Catalogs,
+        *,
+        timezone: str = "Africa/Kigali",
+        max_inbound_chars: int = 4000,
+        on_outbox: Callable[[str], None] | None = None,
+    ):
+        self.db = db
+        self.content = content
+        self.catalogs = catalogs
+        self.timezone = timezone
+        self.max_inbound_chars = max_inbound_chars
+        self._on_outbox = on_outbox or (lambda channel: None)
+        self._locks = KeyedLocks()
+
+    def set_outbox_listener(self, listener: Callable[[str], None]) -> None:
+        self._on_outbox = listener
+
+    async def handle(self, inbound: Inbound) -> list[Outbound] | None:
+        """Process one message. Returns the replies queued, or None for a duplicate."""
+        async with self._locks.hold(f"{inbound.channel}:{inbound.address}"):
+            try:
+                replies = await self._handle_in_transaction(inbound)
+            except Exception:
+                log.exception("handling a message from %s failed", log_id(inbound.channel, inbound.address))
+                replies = await self._apologise(inbound)
+        if replies:
+            self._on_outbox(inbound.channel)
+        return replies
+
+    async def _handle_in_transaction(self, inbound: Inbound) -> list[Outbound] | None:
+        now = inbound.received_at
+        async with self.db.transaction() as conn:
+            if inbound.external_id is not None and not await repo.mark_inbound_seen(
+                conn, inbound.channel, inbound.external_id, now
+            ):
+                return None
+            user, created = await repo.touch_user(
+                conn, inbound.channel, inbound.address, inbound.name, negotiate(inbound.language_code), now
+            )
+            turn = Turn(
+                conn,
+                user,
+                await repo.get_state(conn, user.id),
+                self.content,
+                self.catalogs,
+                now,
+                self.timezone,
+            )
+            if created:
+                turn.event("user_created", hint=user.language_hint)
+            turn.event("message_in", kind="tap" if inbound.payload else "text")
+            await self._dispatch(turn, inbound)
+            if not turn.out:  # never leave a learner in silence
+                await self._reprompt(turn, turn._("Sorry, I did not understand that."))
+            await repo.save_state(conn, user.id, turn.state, now)
+            await repo.add_events(conn, turn.user, turn.events, now)
+            await repo.enqueue(conn, turn.out, now)
+            return turn.out
+
+    async def _apologise(self, inbound: Inbound) -> list[Outbound]:
+        """Something broke: roll back, and still tell the user in their language."""
+        async with self.db.transaction() as conn:
+            user = await repo.find_user(conn, inbound.channel, inbound.address)
+            lang = user.lang if user else negotiate(inbound.language_code)
+            text = self.catalogs.gettext(lang, APOLOGY)
+            reply = Outbound(
+                inbound.channel,
+                inbound.address,
+                text,
+                priority=REPLY,
+                language=lang,
+                user_id=user.id if user else None,
+            )
+            await repo.enqueue(conn, [reply], utcnow())
+        return [reply]
+
+    # -- routing --------------------------------------------------------------
+
+    async def _dispatch(self, turn: Turn, inbound: Inbound) -> None:
+        text = inbound.text
+        if inbound.media_count and not (text or "").strip() and not inbound.payload:
+            await self._reprompt(turn, turn._("I can only read text for now. Please reply with text."))
+            return
+        if text is not None and len(text) > self.max_inbound_chars:
+            turn.event("message_too_long", length=len(text))
+            await self._reprompt(
+                turn,
+                turn._("That message is too long for me. Please keep it under {limit} characters.").format(
+                    limit=self.max_inbound_chars
+                ),
+            )
+            return
+        if turn.user.stopped:
+            await repo.set_stopped(turn.conn, turn.user.id, False)
+            turn.event("resumed")
+
+        command = parse_command(text) if text and not inbound.payload else None
+        if command:
+            await self._command(turn, command)
+            return
+
+        choice: Choice | None = None
+        if inbound.payload:
+            seq, _, choice_id = inbound.payload.partition(".")
+            offered = {c.id: c for c in turn.offered()}
+            if seq != str(turn.state.prompt_seq) or choice_id not in offered:
+                turn.event("stale_tap")
+                await self._reprompt(
+                    turn, turn._("That button belongs to an earlier message; it was not counted.")
+                )
+                return
+            choice = offered[choice_id]
+
+        if turn.user.language is None and turn.screen != "language":
+            screens.language(turn, greet=True)
+            return
+        if not await self._answer(turn, text, choice):
+            await self._reprompt(turn, self._not_understood(turn))
+
+    async def _command(self, turn: Turn, command: Command) -> None:
+        intent = command.intent
+        turn.event("command", intent=intent.value)
+        if intent is Intent.START:
+            if command.argument:
+                turn.event("deep_link", payload=command.argument[:64])
+            if turn.user.language is None:
+                screens.language(turn, greet=True)
+            else:
+                await screens.menu(turn, turn._("Welcome back!"))
+        elif intent is Intent.LANGUAGE:
+            screens.language(turn)
+        elif turn.user.language is None:
+            # Help still helps before a language is chosen; the rest waits for it.
+            if intent is Intent.HELP:
+                screens.help_(turn)
+            screens.language(turn, greet=intent is not Intent.HELP)
+        elif intent is Intent.MENU:
+            await screens.menu(turn)
+        elif intent is Intent.HELP:
+            screens.help_(turn)
+            await self._reprompt(turn)
+        elif intent is Intent.PROGRESS:
+            await screens.progress(turn)
+            await self._reprompt(turn)
+        elif intent is Intent.STOP:
+            await repo.set_stopped(turn.conn, turn.user.id, True)
+            turn.event("stopped")
+            turn.data["screen"] = None
+            turn.data["offer"] = []
+            turn.say(
+                turn._(
+                    "You will not get invitations or reminders from us any more. "
+                    "Your progress is kept. Send menu whenever you want to come back."
+                )
+            )
+
+    async def _answer(self, turn: Turn, text: str | None, choice: Choice | None) -> bool:
+        screen = turn.screen
+        if screen == "dialog":
+            d = self.content.get(turn.state.dialog_id or "")
+            if d is None or not turn.state.step_id:
+                return False
+            return await runner.answer(turn, d, text, choice)
+        if choice is None and text is not None:
+            aliases = screens.LANGUAGE_ALIASES if screen == "language" else None
+            choice = match_choice(text, turn.offered(), aliases)
+        if choice is None:
+            return False
+        if screen == "language":
+            await repo.set_language(turn.conn, turn.user.id, choice.id)
+            turn.user = await repo.get_user(turn.conn, turn.user.id) or turn.user
+            turn.event("language_set", language=choice.id)
+            await screens.menu(turn, turn._("Thank you! I will write to you in English."))
+        elif screen == "menu":
+            if choice.id == "continue":
+                d = self.content.get(turn.state.dialog_id or "")
+                if d is None:
+                    return False
+                turn.event("module_resumed", d.id)
+                runner.prompt(turn, d)
+            else:
+                await screens.module_list(turn, choice.id)
+        elif screen == "list":
+            if choice.id == "menu":
+                await screens.menu(turn)
+            else:
+                d = self.content.get(choice.id)
+                if d is None:
+                    return False
+                await runner.start(turn, d)
+        elif screen == "after":
+            if choice.id == "retry" and await runner.retry_missed(turn):
+                return True
+            await screens.menu(turn)
+        else:
+            return False
+        return True
+
+    def _not_understood(self, turn: Turn) -> str:
+        if turn.screen == "dialog" and not turn.offered():
+            return turn._("Please write a few words as your answer.")
+        if turn.offered():
+            return turn._("Sorry, I did not understand. Tap a button or reply with its number.")
+        return turn._("Sorry, I did not understand.")
+
+    async def _reprompt(self, turn: Turn, note: str | None = None) -> None:
+        """Say why, then show the current question again (same buttons, same ids)."""
+        if note:
+            turn.say(note)
+        if turn.user.language is None:
+            screens.language(turn)
+            return
+        screen = turn.screen
+        d = self.content.get(turn.state.dialog_id or "")
+        if screen == "dialog" and d is not None and turn.state.step_id:
+            runner.prompt(turn, d, new_prompt=False)
+        elif screen == "list" and turn.data.get("list_kind"):
+            await screens.module_list(turn, turn.data["list_kind"])
+        elif screen == "after" and turn.offered():
+            text = turn._("What would you like to do next?")
+            turn.ask(text, "after", turn.offered(), new_prompt=False)
+        else:
+            await screens.menu(turn)

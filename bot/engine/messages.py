@@ -1,0 +1,90 @@
+"""What crosses the line between a channel and the engine, in both directions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+REPLY = 0  # a reply to the user's own message: always sent first
+BULK = 10  # invitations, reminders, announcements
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a user, normalised by a channel adapter.
+
+    `text` is what they typed; `payload` is the id of a button they tapped (the
+    engine made it, `"<prompt seq>.<choice id>"`). `external_id` is the channel's
+    own id (Telegram update_id, Twilio MessageSid), used to drop retries.
+    """
+
+    channel: str
+    address: str
+    text: str | None = None
+    payload: str | None = None
+    external_id: str | None = None
+    name: str | None = None
+    language_code: str | None = None
+    media_count: int = 0
+    received_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str  # ASCII, short: it travels as Telegram callback_data (<= 64 bytes)
+    label: str
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message to send, already in the recipient's language."""
+
+    channel: str
+    address: str
+    text: str
+    choices: tuple[Choice, ...] = ()
+    image: str | None = None
+    priority: int = REPLY
+    language: str = "en"
+    # For channels that need a pre-approved template (WhatsApp outside 24 h):
+    # the message key and its arguments, alongside the rendered text.
+    key: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    user_id: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "text": self.text,
+                "choices": [[c.id, c.label] for c in self.choices],
+                "image": self.image,
+                "language": self.language,
+                "key": self.key,
+                "args": self.args,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_row(
+        cls, channel: str, address: str, payload: str, priority: int, user_id: int | None
+    ) -> Outbound:
+        data = json.loads(payload)
+        return cls(
+            channel=channel,
+            address=address,
+            text=data["text"],
+            choices=tuple(Choice(i, label) for i, label in data.get("choices", [])),
+            image=data.get("image"),
+            priority=priority,
+            language=data.get("language", "en"),
+            key=data.get("key"),
+            args=data.get("args") or {},
+            user_id=user_id,
+        )

@@ -1,0 +1,221 @@
+"""The dialog runner: a state machine over one dialog's steps.
+
+`start` enters a dialog, `advance` walks say-steps until a step needs the learner,
+`answer` takes their input at that step, and `finish` scores and records it.
+State between messages lives in `DialogState` (step id + `data["run"]`).
+"""
+
+from __future__ import annotations
+
+from bot.content.models import (
+    ChoicesStep,
+    Dialog,
+    EndStep,
+    FreeTextStep,
+    QuestionStep,
+    SayStep,
+)
+from bot.engine import screens
+from bot.engine.intents import match_choice, normalise
+from bot.engine.messages import Choice
+from bot.engine.turn import Turn
+from bot.storage import repo
+
+MAX_AUTO_STEPS = 50  # say-steps walked in one go; content validation already forbids cycles without input
+
+
+def _t(turn: Turn, d: Dialog, step_id: str, field: str, source: str) -> str:
+    return turn.content_text(d.id, step_id, field, source)
+
+
+async def start(turn: Turn, d: Dialog) -> None:
+    turn.state.dialog_id = d.id
+    turn.data["run"] = {"score": 0, "correct": 0, "asked": 0, "missed": []}
+    await repo.start_module(turn.conn, turn.user.id, d.id, turn.now)
+    turn.event("module_started", d.id)
+    await advance(turn, d, d.first_step)
+
+
+async def advance(turn: Turn, d: Dialog, step_id: str) -> None:
+    for _ in range(MAX_AUTO_STEPS):
+        step = d.step(step_id)
+        turn.state.step_id = step.id
+        if isinstance(step, SayStep):
+            text = _t(turn, d, step.id, "text", step.text)
+            if step.pause:
+                turn.ask(text, "dialog", [Choice("next", turn._("Next ▶"))], image=step.image)
+                return
+            turn.say(text, image=step.image)
+            step_id = step.next
+            continue
+        if isinstance(step, EndStep):
+            turn.say(_t(turn, d, step.id, "text", step.text))
+            await finish(turn, d)
+            return
+        prompt(turn, d)
+        return
+    raise RuntimeError(f"{d.id}: more than {MAX_AUTO_STEPS} steps without input from step {step_id}")
+
+
+def prompt(turn: Turn, d: Dialog, new_prompt: bool = True) -> None:
+    """(Re)send the question of the current step."""
+    step = d.step(turn.state.step_id or d.first_step)
+    text = _t(turn, d, step.id, "text", step.text)
+    if isinstance(step, ChoicesStep):
+        labels = [Choice(c.id, _t(turn, d, step.id, f"choices.{c.id}.label", c.label)) for c in step.choices]
+        turn.ask(text, "dialog", labels, new_prompt=new_prompt)
+    elif isinstance(step, QuestionStep):
+        labels = [Choice(o.id, _t(turn, d, step.id, f"options.{o.id}.label", o.label)) for o in step.options]
+        turn.ask(text, "dialog", labels, new_prompt=new_prompt)
+    elif isinstance(step, FreeTextStep):
+        turn.ask(text, "dialog", [], new_prompt=new_prompt)
+    elif isinstance(step, SayStep):
+        turn.ask(text, "dialog", [Choice("next", turn._("Next ▶"))], image=step.image, new_prompt=new_prompt)
+    else:  # an end step is never waited on; show the menu instead
+        turn.state.dialog_id = turn.state.step_id = None
+
+
+async def answer(turn: Turn, d: Dialog, text: str | None, choice: Choice | None) -> bool:
+    """Apply the learner's input to the current step. False if it did not fit."""
+    step = d.step(turn.state.step_id or d.first_step)
+    run = turn.data.setdefault("run", {"score": 0, "correct": 0, "asked": 0, "missed": []})
+    if isinstance(step, FreeTextStep):
+        if choice is not None or not text or not normalise(text):
+            return False
+        await _free_text(turn, d, step, text)
+        await advance(turn, d, step.next)
+        return True
+    if choice is None and text is not None:
+        choice = match_choice(text, turn.offered())
+    if choice is None:
+        return False
+    if isinstance(step, SayStep):
+        await advance(turn, d, step.next)
+    elif isinstance(step, ChoicesStep):
+        picked = next(c for c in step.choices if c.id == choice.id)
+        run["score"] += picked.score
+        turn.event("choice", d.id, step.id, choice=picked.id, score=picked.score)
+        if picked.feedback:
+            turn.say(_t(turn, d, step.id, f"choices.{picked.id}.feedback", picked.feedback))
+        await advance(turn, d, picked.next)
+    elif isinstance(step, QuestionStep):
+        await _question(turn, d, step, choice.id, run)
+    return True
+
+
+async def _free_text(turn: Turn, d: Dialog, step: FreeTextStep, text: str) -> None:
+    said = normalise(text)
+    hits = [
+        i
+        for i, rule in enumerate(step.rubric)
+        if any(normalise(k) in said for k in rule.keywords.get(turn.lang, []))  # type: ignore[call-overload]
+    ]
+    await repo.add_reflection(turn.conn, turn.user.id, d.id, step.id, text, turn.now)
+    turn.event("free_text", d.id, step.id, rubric_hits=hits, length=len(text))
+    feedback = [_t(turn, d, step.id, f"rubric.{i}.feedback", step.rubric[i].feedback) for i in hits]
+    if not feedback and step.fallback_feedback:
+        feedback = [_t(turn, d, step.id, "fallback_feedback", step.fallback_feedback)]
+    if not feedback:
+        feedback = [turn._("Thank you for writing that. Your words are saved as your own reflection.")]
+    turn.say("\n\n".join(feedback))
+    if step.model_answer:
+        model = _t(turn, d, step.id, "model_answer", step.model_answer)
+        turn.say(turn._("One way to say it: {answer}").format(answer=model))
+
+
+async def _question(turn: Turn, d: Dialog, step: QuestionStep, option_id: str, run: dict) -> None:
+    option = next(o for o in step.options if o.id == option_id)
+    right = option.id == step.correct
+    retrying = "retry" in run
+    if not retrying:
+        run["asked"] += 1
+        run["correct"] += right
+        if not right:
+            run["missed"].append(step.id)
+    else:
+        run["retry_correct"] = run.get("retry_correct", 0) + right
+    turn.event("quiz_answer", d.id, step.id, option=option.id, correct=right, retry=retrying)
+    explanation = _t(turn, d, step.id, f"options.{option.id}.explanation", option.explanation)
+    if right:
+        turn.say(turn._("✅ Right! {explanation}").format(explanation=explanation))
+    else:
+        good = next(o for o in step.options if o.id == step.correct)
+        good_label = _t(turn, d, step.id, f"options.{good.id}.label", good.label)
+        turn.say(
+            turn._("❌ Not quite. {explanation}\nThe best answer: {answer}").format(
+                explanation=explanation, answer=good_label
+            )
+        )
+    if retrying:
+        queue: list[str] = run["retry"]
+        if queue:
+            await advance(turn, d, queue.pop(0))
+        else:
+            await _finish_retry(turn, d, run)
+        return
+    await advance(turn, d, step.next)
+
+
+async def finish(turn: Turn, d: Dialog) -> None:
+    run = turn.data.get("run", {})
+    if "retry" in run:
+        await _finish_retry(turn, d, run)
+        return
+    score: int | None = None
+    max_score: int | None = None
+    passed = None
+    if d.kind in ("quiz", "lesson") and run.get("asked"):
+        score, max_score = run["correct"], run["asked"]
+        summary = turn._("Your score: {score} out of {total}.").format(score=score, total=max_score)
+        if d.kind == "quiz":
+            passed = 100 * score >= (d.pass_mark or 0) * max_score
+            verdict = (
+                turn._("You passed. Well done!") if passed else turn._("Not passed yet. You can try again.")
+            )
+            summary += " " + verdict
+        turn.say(summary)
+    elif d.kind == "exercise":
+        score = run.get("score", 0)
+    await repo.complete_module(turn.conn, turn.user.id, d.id, score, max_score, turn.now)
+    turn.event("module_completed", d.id, score=score, max_score=max_score, passed=passed)
+    missed = run.get("missed", [])
+    turn.state.step_id = None
+    if d.kind == "quiz" and missed:
+        turn.data["last_quiz"] = {"dialog": d.id, "missed": missed}
+        turn.state.dialog_id = None
+        turn.ask(
+            turn.ngettext(
+                "You missed {n} question. Try it again?",
+                "You missed {n} questions. Try them again?",
+                len(missed),
+            ).format(n=len(missed)),
+            "after",
+            [Choice("retry", turn._("Retry missed")), Choice("menu", turn._("Main menu"))],
+        )
+        return
+    turn.state.dialog_id = None
+    turn.data.pop("run", None)
+    await screens.menu(turn)
+
+
+async def retry_missed(turn: Turn) -> bool:
+    last = turn.data.get("last_quiz") or {}
+    d = turn.content.get(last.get("dialog", ""))
+    missed = [m for m in last.get("missed", []) if d and d.has_step(m)]
+    if d is None or not missed:
+        return False
+    turn.state.dialog_id = d.id
+    turn.data["run"] = {"retry": missed[1:], "retry_total": len(missed), "retry_correct": 0}
+    turn.event("quiz_retry_started", d.id, questions=len(missed))
+    await advance(turn, d, missed[0])
+    return True
+
+
+async def _finish_retry(turn: Turn, d: Dialog, run: dict) -> None:
+    got, total = run.get("retry_correct", 0), run.get("retry_total", 0)
+    turn.event("quiz_retry_completed", d.id, correct=got, total=total)
+    turn.say(turn._("This time you got {score} out of {total} right.").format(score=got, total=total))
+    turn.state.dialog_id = turn.state.step_id = None
+    turn.data.pop("run", None)
+    turn.data.pop("last_quiz", None)
+    await screens.menu(turn)

@@ -1,0 +1,124 @@
+"""The screens around the dialogs: language choice, main menu, module lists, progress, help."""
+
+from __future__ import annotations
+
+from bot.content.models import Dialog, EndStep, SayStep
+from bot.engine.messages import Choice
+from bot.engine.turn import Turn
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_
+from bot.storage import repo
+
+CHOOSE_LANGUAGE = N_("Choose your language")
+KIND_LABELS = {"exercise": N_("Exercises"), "quiz": N_("Quizzes"), "lesson": N_("Lessons")}
+KIND_PROMPTS = {
+    "exercise": N_("Choose a dialogue exercise:"),
+    "quiz": N_("Choose a negotiation quiz:"),
+    "lesson": N_("Choose a civic-rights lesson:"),
+}
+# Typed names for the language buttons, so "Français", "french" or "igifaransa" all work.
+LANGUAGE_ALIASES = {
+    "rw": ["kinyarwanda", "ikinyarwanda", "kinyarwandan"],
+    "fr": ["francais", "french", "igifaransa", "fransa"],
+    "en": ["english", "anglais", "icyongereza"],
+}
+
+
+def system_texts(turn: Turn, dialog_id: str) -> list[str]:
+    """The messages of a system dialog (welcome, help), walked from first to end."""
+    d = turn.content.get(dialog_id)
+    if d is None:
+        return []
+    texts, step_id, seen = [], d.first_step, set()
+    while step_id not in seen:
+        seen.add(step_id)
+        step = d.step(step_id)
+        texts.append(turn.content_text(d.id, step.id, "text", step.text))
+        if isinstance(step, EndStep) or not isinstance(step, SayStep):
+            break
+        step_id = step.next
+    return texts
+
+
+def language(turn: Turn, greet: bool = False) -> None:
+    if greet:
+        for text in system_texts(turn, "welcome"):
+            turn.say(text)
+    # Asked in all three languages: the first guess may be wrong.
+    question = " · ".join(turn.catalogs.gettext(lang, CHOOSE_LANGUAGE) for lang in LANGUAGES)
+    turn.ask(question, "language", [Choice(lang, LANGUAGE_NAMES[lang]) for lang in LANGUAGES])
+
+
+async def menu(turn: Turn, intro: str | None = None) -> None:
+    _ = turn._
+    choices: list[Choice] = []
+    d = turn.content.get(turn.state.dialog_id or "")
+    if d is not None and turn.state.step_id:
+        choices.append(Choice("continue", _("Continue ▶")))
+    for kind, label in KIND_LABELS.items():
+        if turn.content.by_kind(kind):
+            choices.append(Choice(kind, _(label)))
+    text = _(
+        "Main menu. Exercises: practise the art of dialogue. Quizzes: test your negotiation skills. "
+        "Lessons: your rights and duties."
+    )
+    if d is not None and turn.state.step_id:
+        title = turn.content_text(d.id, "meta", "title", d.title)
+        text += "\n" + _("Continue where you left off: {title}").format(title=title)
+    turn.ask(f"{intro}\n\n{text}" if intro else text, "menu", choices)
+
+
+def _title(turn: Turn, d: Dialog) -> str:
+    return turn.content_text(d.id, "meta", "title", d.title)
+
+
+async def module_list(turn: Turn, kind: str) -> None:
+    done = await repo.list_progress(turn.conn, turn.user.id)
+    choices = []
+    for d in turn.content.by_kind(kind):
+        mark = "✅ " if (p := done.get(d.id)) and p.status == "completed" else ""
+        choices.append(Choice(d.id, mark + _title(turn, d)))
+    choices.append(Choice("menu", turn._("Main menu")))
+    turn.data["list_kind"] = kind
+    turn.ask(turn._(KIND_PROMPTS[kind]), "list", choices)
+
+
+def bar(done: int, total: int, width: int = 10) -> str:
+    filled = round(width * done / total) if total else 0
+    return "▓" * filled + "░" * (width - filled)
+
+
+async def progress(turn: Turn) -> None:
+    _ = turn._
+    done = await repo.list_progress(turn.conn, turn.user.id)
+    lines = [_("Your progress")]
+    total = finished = 0
+    for kind, label in KIND_LABELS.items():
+        modules = turn.content.by_kind(kind)
+        if not modules:
+            continue
+        n_done = sum(1 for d in modules if (p := done.get(d.id)) and p.status == "completed")
+        total += len(modules)
+        finished += n_done
+        lines.append(f"\n{_(label)} {bar(n_done, len(modules))} {n_done}/{len(modules)}")
+        for d in modules:
+            p = done.get(d.id)
+            if p is None:
+                lines.append(f"○ {_title(turn, d)}")
+                continue
+            mark = "✅" if p.status == "completed" else "▶"
+            score = ""
+            if p.max_score:
+                score = " — " + _("score {score}/{total}, best {best}").format(
+                    score=p.score, total=p.max_score, best=p.best_score
+                )
+            lines.append(f"{mark} {_title(turn, d)}{score}")
+    lines.insert(1, f"{bar(finished, total)} {finished}/{total}")
+    turn.event("progress_viewed")
+    turn.say("\n".join(lines))
+
+
+def help_(turn: Turn) -> None:
+    texts = system_texts(turn, "help")
+    for text in texts or [turn._("Send menu, language, progress, help or stop at any time.")]:
+        turn.say(text)
+    turn.event("help_viewed")

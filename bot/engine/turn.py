@@ -1,0 +1,95 @@
+"""One inbound message being handled: who, where they are, and what we will say.
+
+A Turn collects replies and events in memory; `Engine.handle` writes them in the
+same transaction as the state change, so a crash loses the whole step or nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.content.loader import Content
+from bot.content.models import context
+from bot.engine.messages import REPLY, Choice, Outbound
+from bot.i18n import Catalogs
+from bot.storage.repo import DialogState, Event, User
+
+
+@dataclass
+class Turn:
+    conn: aiosqlite.Connection
+    user: User
+    state: DialogState
+    content: Content
+    catalogs: Catalogs
+    now: datetime
+    timezone: str = "Africa/Kigali"
+    out: list[Outbound] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def lang(self) -> str:
+        return self.user.lang
+
+    @property
+    def data(self) -> dict[str, Any]:
+        assert self.state.data is not None
+        return self.state.data
+
+    @property
+    def screen(self) -> str | None:
+        return self.data.get("screen")
+
+    # -- translation ----------------------------------------------------------
+
+    def _(self, msgid: str) -> str:
+        return self.catalogs.gettext(self.lang, msgid)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.catalogs.ngettext(self.lang, singular, plural, n)
+
+    def content_text(self, dialog_id: str, step_id: str, field_name: str, source: str) -> str:
+        return self.catalogs.gettext(self.lang, source, context(dialog_id, step_id, field_name))
+
+    # -- output ---------------------------------------------------------------
+
+    def say(self, text: str, choices: tuple[Choice, ...] = (), image: str | None = None) -> None:
+        self.out.append(
+            Outbound(
+                channel=self.user.channel,
+                address=self.user.address,
+                text=text,
+                choices=choices,
+                image=image,
+                priority=REPLY,
+                language=self.lang,
+                user_id=self.user.id,
+            )
+        )
+
+    def ask(
+        self, text: str, screen: str, choices: list[Choice], image: str | None = None, new_prompt: bool = True
+    ) -> None:
+        """Send a prompt and remember what it offered, so a typed "2" or label resolves.
+
+        Each new prompt bumps `prompt_seq`; button ids carry it, which is how a tap on an
+        old keyboard is told apart from an answer to the current question.
+        """
+        if new_prompt:
+            self.state.prompt_seq += 1
+        self.data["screen"] = screen
+        self.data["offer"] = [[c.id, c.label] for c in choices]
+        seq = self.state.prompt_seq
+        self.say(text, tuple(Choice(f"{seq}.{c.id}", c.label) for c in choices), image=image)
+
+    def offered(self) -> list[Choice]:
+        return [Choice(i, label) for i, label in self.data.get("offer", [])]
+
+    def event(
+        self, type_: str, dialog_id: str | None = None, step_id: str | None = None, **data: Any
+    ) -> None:
+        self.events.append(Event(type_, dialog_id, step_id, data or None))

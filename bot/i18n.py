@@ -1,0 +1,204 @@
+"""Languages: gettext catalogs read from .po at start-up, negotiation, dates.
+
+Catalogs are parsed with Babel's `read_po` when the bot starts, so a translator's
+edit is live after a restart with no stale `.mo` to forget.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_datetime as _babel_format_datetime
+from babel.messages.pofile import read_po
+
+LANGUAGES: tuple[str, ...] = ("rw", "fr", "en")
+DEFAULT_LANGUAGE = "en"
+LANGUAGE_NAMES = {"rw": "Ikinyarwanda", "fr": "Français", "en": "English"}
+PLACEHOLDER = re.compile(r"(?<!\{)\{([a-zA-Z_][a-zA-Z0-9_]*)\}(?!\})")
+
+
+def placeholders(text: str) -> set[str]:
+    return set(PLACEHOLDER.findall(text))
+
+
+@dataclass(frozen=True)
+class _Lang:
+    messages: dict[tuple[str | None, str], str | tuple[str, ...]]
+    plural: Callable[[int], int]
+
+
+class Catalogs:
+    """All languages' translations, keyed by (msgctxt, msgid)."""
+
+    def __init__(self, langs: dict[str, _Lang]):
+        self._langs = langs
+
+    @classmethod
+    def load(cls, locales_dir: Path, languages: Iterable[str] = LANGUAGES) -> Catalogs:
+        langs: dict[str, _Lang] = {}
+        for lang in languages:
+            path = locales_dir / lang / "LC_MESSAGES" / "messages.po"
+            messages: dict[tuple[str | None, str], str | tuple[str, ...]] = {}
+            plural: Callable[[int], int] = lambda n: int(n != 1)  # noqa: E731
+            if path.is_file():
+                with path.open("rb") as fh:
+                    catalog = read_po(fh, locale=None)
+                plural = _gettext.c2py(catalog.plural_expr or "(n != 1)")
+                for m in catalog:
+                    if not m.id or m.fuzzy:
+                        continue
+                    msgid = m.id[0] if isinstance(m.id, tuple) else m.id
+                    if isinstance(m.string, tuple):
+                        if all(m.string):
+                            messages[(m.context, msgid)] = m.string
+                    elif m.string:
+                        messages[(m.context, msgid)] = m.string
+            langs[lang] = _Lang(messages, plural)
+        return cls(langs)
+
+    def lookup(self, lang: str, msgid: str, context: str | None = None) -> str | None:
+        """The translation, or None when it is missing, empty or fuzzy."""
+        found = self._langs.get(lang)
+        value = found.messages.get((context, msgid)) if found else None
+        return value if isinstance(value, str) else None
+
+    def gettext(self, lang: str, msgid: str, context: str | None = None) -> str:
+        return self.lookup(lang, msgid, context) or msgid
+
+    def ngettext(self, lang: str, singular: str, plural: str, n: int) -> str:
+        found = self._langs.get(lang)
+        forms = found.messages.get((None, singular)) if found else None
+        if isinstance(forms, tuple):
+            index = found.plural(n) if found else 0
+            return forms[min(index, len(forms) - 1)]
+        return singular if n == 1 else plural
+
+    def translator(self, lang: str) -> Translator:
+        return Translator(self, lang)
+
+
+@dataclass(frozen=True)
+class Translator:
+    """Bound to one language, so code reads `_ = tr.gettext; _("Hello")`."""
+
+    catalogs: Catalogs
+    lang: str
+
+    def gettext(self, msgid: str) -> str:
+        return self.catalogs.gettext(self.lang, msgid)
+
+    def pgettext(self, context: str, msgid: str) -> str:
+        return self.catalogs.gettext(self.lang, msgid, context)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.catalogs.ngettext(self.lang, singular, plural, n)
+
+
+def N_(msgid: str) -> str:
+    """Mark a string for extraction where it is translated later."""
+    return msgid
+
+
+def negotiate(*hints: str | None) -> str:
+    """Pick rw, fr or en from hints such as Telegram's `language_code`; else English."""
+    for hint in hints:
+        if not hint:
+            continue
+        try:
+            tag = str(Locale.parse(hint.replace("-", "_")).language)
+        except (ValueError, UnknownLocaleError):
+            tag = hint.split("-")[0].split("_")[0].lower()
+        if tag in LANGUAGES:
+            return tag
+        if tag == "rn":  # Kirundi: closest until a Kirundi catalog exists
+            return "rw"
+    return DEFAULT_LANGUAGE
+
+
+def format_datetime(value: datetime, lang: str, tz: str = "Africa/Kigali", fmt: str = "medium") -> str:
+    """A date and time in the learner's language, in Rwanda's time zone."""
+    return _babel_format_datetime(value, format=fmt, tzinfo=ZoneInfo(tz), locale=lang)
+
+
+def extract_dialogs(
+    fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any
+) -> Iterator[tuple[int, str, tuple[str, str], list[str]]]:
+    """Babel extractor: every text of a dialog YAML, with msgctxt "<dialog>/<step>/<field>".
+
+    Wired in `babel.cfg` as `[bot.i18n:extract_dialogs: dialogs/**.yaml]`. It yields
+    `pgettext` calls so Babel's default keyword spec assigns the context.
+    """
+    from bot.content.models import Dialog, context
+
+    data = yaml.safe_load(fileobj.read().decode("utf-8"))
+    dialog = Dialog.model_validate(data)
+    for lineno, (step_id, field, text) in enumerate(dialog.texts(), start=1):
+        yield lineno, "pgettext", (context(dialog.id, step_id, field), text), []
+
+
+def update_catalogs(root: Path) -> list[Path]:
+    """Extract every string (code and dialogs) and merge it into each language's .po.
+
+    The same as `pybabel extract` + `pybabel init/update` (see README), plus two
+    things Babel does not do: English entries are filled with the source text,
+    and Kinyarwanda gets its plural rule.
+    """
+    import contextlib
+    import os
+
+    from babel.messages.frontend import CommandLineInterface
+    from babel.messages.pofile import write_po
+
+    locales = root / "locales"
+    pot = locales / "messages.pot"
+    cwd = Path.cwd()
+    os.chdir(root)  # babel.cfg patterns are relative to the project root
+    try:
+        CommandLineInterface().run(
+            [
+                "pybabel",
+                "-q",
+                "extract",
+                "-F",
+                "babel.cfg",
+                "--no-location",
+                "--omit-header",
+                "-c",
+                "TRANSLATORS:",
+                "-o",
+                str(pot.relative_to(root)),
+                ".",
+            ]
+        )
+        written = []
+        for lang in LANGUAGES:
+            po = locales / lang / "LC_MESSAGES" / "messages.po"
+            action = "update" if po.exists() else "init"
+            CommandLineInterface().run(
+                ["pybabel", "-q", action, "-i", str(pot), "-d", str(locales), "-l", lang]
+            )
+            with po.open("rb") as fh:
+                catalog = read_po(fh, locale=lang)
+            if lang == "rw":
+                catalog._num_plurals, catalog._plural_expr = 2, "(n != 1)"
+            if lang == DEFAULT_LANGUAGE:
+                for message in catalog:
+                    if message.id and (message.fuzzy or not message.string or not any(message.string)):
+                        message.string = message.id
+                        message.flags.discard("fuzzy")
+            with po.open("wb") as fh:
+                write_po(fh, catalog, width=100, omit_header=False, include_previous=False)
+            written.append(po)
+        return written
+    finally:
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)

@@ -1,0 +1,199 @@
+"""The outbox sender: one task per channel drains the `outbox` table.
+
+Replies (priority 0) go before bulk sends (priority 10). Each user's messages go in
+order, while different users are sent to concurrently. The table is the queue, so
+after a crash the sender starts again from it: only messages in flight can repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from bot.engine.messages import Outbound, utcnow
+from bot.privacy import log_id
+from bot.storage import repo
+from bot.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a channel says happened to one message."""
+
+    status: Literal["sent", "retry", "failed", "unreachable", "held"]
+    external_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def sent(cls, external_id: str | None = None) -> Delivery:
+        return cls("sent", external_id)
+
+
+class Transport(Protocol):
+    """A channel's sending half. It renders an Outbound and reports a Delivery; it never raises."""
+
+    channel: str
+
+    async def send(self, message: Outbound) -> Delivery: ...
+
+
+class RateLimiter:
+    """A token bucket: at most `rate` sends a second, with bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic):
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate)
+        self.tokens = self.capacity
+        self.clock = clock
+        self.updated = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    def pause(self, seconds: float) -> None:
+        """The platform said "slow down": spend the tokens of the next `seconds`."""
+        self.tokens = min(self.tokens, 0) - seconds * self.rate
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        transport: Transport,
+        *,
+        max_in_flight: int = 16,
+        max_attempts: int = 6,
+        rate: RateLimiter | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.db = db
+        self.transport = transport
+        self.channel = transport.channel
+        self.max_in_flight = max_in_flight
+        self.max_attempts = max_attempts
+        self.rate = rate
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._in_flight: dict[int, str] = {}  # outbox id -> address
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def recover(self) -> int:
+        """Put back what a crash left half-sent."""
+        async with self.db.transaction() as conn:
+            n = await repo.requeue_in_flight(conn, self.clock())
+        if n:
+            log.warning("re-queued %d %s messages left in flight by the last run", n, self.channel)
+        return n
+
+    async def run(self) -> None:
+        """Drain the outbox forever; cancel the task to stop."""
+        await self.recover()
+        try:
+            while True:
+                self._wake.clear()
+                claimed = await self._claim()
+                if claimed:
+                    continue
+                await self._idle()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def run_once(self) -> int:
+        """Send everything due now, and wait for it; used by the console and tests."""
+        sent = 0
+        while True:
+            claimed = await self._claim()
+            if not claimed and not self._tasks:
+                return sent
+            sent += claimed
+            if self._tasks:
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _idle(self) -> None:
+        timeout = 30.0
+        async with self.db.transaction() as conn:
+            due = await repo.next_due_at(conn, self.channel)
+        if due:
+            timeout = max(0.05, min(timeout, (datetime.fromisoformat(due) - self.clock()).total_seconds()))
+        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
+        waiters += list(self._tasks)
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        waiters[0].cancel()
+
+    async def _claim(self) -> int:
+        room = self.max_in_flight - len(self._in_flight)
+        if room <= 0:
+            return 0
+        async with self.db.transaction() as conn:
+            rows = await repo.claim_due(conn, self.channel, room, set(self._in_flight.values()), self.clock())
+        for row in rows:
+            self._in_flight[row.id] = row.message.address
+            task = asyncio.create_task(self._deliver(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(rows)
+
+    async def _deliver(self, row: repo.OutboxRow) -> None:
+        try:
+            if self.rate:
+                await self.rate.acquire()
+            try:
+                result = await self.transport.send(row.message)
+            except Exception as exc:  # a transport should not raise; if it does, retry
+                log.exception("%s transport raised", self.channel)
+                result = Delivery("retry", error=f"{type(exc).__name__}: {exc}")
+            await self._record(row, result)
+        finally:
+            self._in_flight.pop(row.id, None)
+            self._wake.set()
+
+    async def _record(self, row: repo.OutboxRow, result: Delivery) -> None:
+        now = self.clock()
+        who = log_id(self.channel, row.message.address)
+        async with self.db.transaction() as conn:
+            if result.status == "sent":
+                await repo.mark_sent(conn, row.id, result.external_id, now)
+            elif result.status == "held":
+                await repo.mark_held(conn, row.id, result.error or "held", now)
+            elif result.status == "unreachable":
+                log.info("%s is unreachable: %s", who, result.error)
+                if row.message.user_id is not None:
+                    await repo.mark_unreachable(conn, row.message.user_id, now, result.error or "unreachable")
+                await repo.mark_failed(conn, row.id, result.error or "unreachable", now)
+            elif result.status == "retry" and row.attempts + 1 < self.max_attempts:
+                delay = (
+                    result.retry_after
+                    if result.retry_after is not None
+                    else min(300, 2 ** (row.attempts + 1))
+                )
+                if result.retry_after is not None and self.rate:
+                    self.rate.pause(result.retry_after)
+                log.info("retrying a message to %s in %.1fs: %s", who, delay, result.error)
+                await repo.requeue(conn, row.id, now + timedelta(seconds=delay), result.error or "retry", now)
+            else:
+                log.warning("a message to %s failed: %s", who, result.error)
+                await repo.mark_failed(conn, row.id, result.error or "failed", now)

@@ -1,0 +1,1 @@
+"""SQLite storage: one database file, numbered migrations, SQL only in `repo.py`."""

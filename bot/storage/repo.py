@@ -1,0 +1,365 @@
+"""Every SQL statement of the bot, as small functions over a connection.
+
+Callers own the transaction (see `Database.transaction`). Values always travel
+as parameters; no SQL is ever built from user input.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.engine.messages import Outbound
+
+Conn = aiosqlite.Connection
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    channel: str
+    address: str
+    pseudonym: str
+    display_name: str | None
+    language: str | None
+    language_hint: str | None
+    role: str
+    stopped: bool
+    unreachable: bool
+    created_at: str
+    last_inbound_at: str | None
+
+    @property
+    def lang(self) -> str:
+        return self.language or self.language_hint or "en"
+
+
+_USER_COLS = (
+    "id, channel, address, pseudonym, display_name, language, language_hint, role, stopped, "
+    "unreachable, created_at, last_inbound_at"
+)
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row["id"],
+        channel=row["channel"],
+        address=row["address"],
+        pseudonym=row["pseudonym"],
+        display_name=row["display_name"],
+        language=row["language"],
+        language_hint=row["language_hint"],
+        role=row["role"],
+        stopped=bool(row["stopped"]),
+        unreachable=bool(row["unreachable"]),
+        created_at=row["created_at"],
+        last_inbound_at=row["last_inbound_at"],
+    )
+
+
+async def mark_inbound_seen(conn: Conn, channel: str, external_id: str, at: datetime) -> bool:
+    """True the first time (channel, external id) is seen; False for a retry."""
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO inbound_seen (channel, external_id, seen_at) VALUES (?, ?, ?)",
+        (channel, external_id, iso(at)),
+    )
+    return cur.rowcount == 1
+
+
+async def find_user(conn: Conn, channel: str, address: str) -> User | None:
+    async with conn.execute(
+        f"SELECT {_USER_COLS} FROM users WHERE channel = ? AND address = ?", (channel, address)
+    ) as cur:
+        row = await cur.fetchone()
+    return _user(row) if row else None
+
+
+async def get_user(conn: Conn, user_id: int) -> User | None:
+    async with conn.execute(f"SELECT {_USER_COLS} FROM users WHERE id = ?", (user_id,)) as cur:
+        row = await cur.fetchone()
+    return _user(row) if row else None
+
+
+async def touch_user(
+    conn: Conn, channel: str, address: str, name: str | None, language_hint: str, at: datetime
+) -> tuple[User, bool]:
+    """Find or create the sender and record when they last wrote. Returns (user, created)."""
+    async with conn.execute(
+        "UPDATE users SET last_inbound_at = ?, display_name = COALESCE(display_name, ?) "
+        f"WHERE channel = ? AND address = ? RETURNING {_USER_COLS}",
+        (iso(at), name, channel, address),
+    ) as cur:
+        row = await cur.fetchone()
+    if row:
+        return _user(row), False
+    async with conn.execute(
+        "INSERT INTO users (channel, address, pseudonym, display_name, language_hint, created_at, "
+        f"last_inbound_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_USER_COLS}",
+        (channel, address, "u_" + secrets.token_hex(6), name, language_hint, iso(at), iso(at)),
+    ) as cur:
+        row = await cur.fetchone()
+    return _user(row), True
+
+
+async def set_language(conn: Conn, user_id: int, language: str) -> None:
+    await conn.execute("UPDATE users SET language = ? WHERE id = ?", (language, user_id))
+
+
+async def set_stopped(conn: Conn, user_id: int, stopped: bool) -> None:
+    await conn.execute("UPDATE users SET stopped = ? WHERE id = ?", (int(stopped), user_id))
+
+
+async def mark_unreachable(conn: Conn, user_id: int, at: datetime, reason: str) -> int:
+    """Flag the user and fail their queued messages; returns how many were stopped."""
+    await conn.execute("UPDATE users SET unreachable = 1 WHERE id = ?", (user_id,))
+    cur = await conn.execute(
+        "UPDATE outbox SET status = 'failed', error = ?, updated_at = ? "
+        "WHERE user_id = ? AND status IN ('queued', 'sending', 'held')",
+        (reason, iso(at), user_id),
+    )
+    return cur.rowcount
+
+
+# -- dialog state -------------------------------------------------------------
+
+
+@dataclass
+class DialogState:
+    dialog_id: str | None = None
+    step_id: str | None = None
+    prompt_seq: int = 0
+    data: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.data is None:
+            self.data = {}
+
+
+async def get_state(conn: Conn, user_id: int) -> DialogState:
+    async with conn.execute(
+        "SELECT dialog_id, step_id, prompt_seq, data FROM dialog_state WHERE user_id = ?", (user_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    if not row:
+        return DialogState()
+    return DialogState(row["dialog_id"], row["step_id"], row["prompt_seq"], json.loads(row["data"]))
+
+
+async def save_state(conn: Conn, user_id: int, state: DialogState, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO dialog_state (user_id, dialog_id, step_id, prompt_seq, data, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET dialog_id = excluded.dialog_id, "
+        "step_id = excluded.step_id, prompt_seq = excluded.prompt_seq, data = excluded.data, "
+        "updated_at = excluded.updated_at",
+        (user_id, state.dialog_id, state.step_id, state.prompt_seq, json.dumps(state.data), iso(at)),
+    )
+
+
+# -- progress -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    dialog_id: str
+    status: str
+    score: int | None
+    max_score: int | None
+    best_score: int | None
+    attempts: int
+    completed_at: str | None
+
+
+async def start_module(conn: Conn, user_id: int, dialog_id: str, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO progress (user_id, dialog_id, status, attempts, started_at, updated_at) "
+        "VALUES (?, ?, 'started', 1, ?, ?) ON CONFLICT (user_id, dialog_id) DO UPDATE SET "
+        "attempts = attempts + 1, updated_at = excluded.updated_at, "
+        "status = CASE WHEN status = 'completed' THEN 'completed' ELSE 'started' END",
+        (user_id, dialog_id, iso(at), iso(at)),
+    )
+
+
+async def complete_module(
+    conn: Conn, user_id: int, dialog_id: str, score: int | None, max_score: int | None, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO progress (user_id, dialog_id, status, score, max_score, best_score, attempts, "
+        "started_at, completed_at, updated_at) VALUES (?, ?, 'completed', ?, ?, ?, 1, ?, ?, ?) "
+        "ON CONFLICT (user_id, dialog_id) DO UPDATE SET status = 'completed', score = excluded.score, "
+        "max_score = excluded.max_score, best_score = MAX(COALESCE(best_score, excluded.score), "
+        "COALESCE(excluded.score, best_score)), completed_at = excluded.completed_at, "
+        "updated_at = excluded.updated_at",
+        (user_id, dialog_id, score, max_score, score, iso(at), iso(at), iso(at)),
+    )
+
+
+async def list_progress(conn: Conn, user_id: int) -> dict[str, Progress]:
+    async with conn.execute(
+        "SELECT dialog_id, status, score, max_score, best_score, attempts, completed_at "
+        "FROM progress WHERE user_id = ?",
+        (user_id,),
+    ) as cur:
+        rows = await cur.fetchall()
+    return {r["dialog_id"]: Progress(*tuple(r)) for r in rows}
+
+
+# -- events and reflections ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    dialog_id: str | None = None
+    step_id: str | None = None
+    data: dict[str, Any] | None = None
+
+
+async def add_events(conn: Conn, user: User, events: list[Event], at: datetime) -> None:
+    if not events:
+        return
+    await conn.executemany(
+        "INSERT INTO events (at, actor, type, channel, language, dialog_id, step_id, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                iso(at),
+                user.pseudonym,
+                e.type,
+                user.channel,
+                user.language,
+                e.dialog_id,
+                e.step_id,
+                json.dumps(e.data) if e.data else None,
+            )
+            for e in events
+        ],
+    )
+
+
+async def add_reflection(
+    conn: Conn, user_id: int, dialog_id: str, step_id: str, text: str, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO reflections (user_id, dialog_id, step_id, text, at) VALUES (?, ?, ?, ?, ?)",
+        (user_id, dialog_id, step_id, text, iso(at)),
+    )
+
+
+# -- outbox -------------------------------------------------------------------
+
+
+async def enqueue(conn: Conn, messages: list[Outbound], at: datetime) -> None:
+    if not messages:
+        return
+    await conn.executemany(
+        "INSERT INTO outbox (user_id, channel, address, priority, payload, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(m.user_id, m.channel, m.address, m.priority, m.to_json(), iso(at), iso(at)) for m in messages],
+    )
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    message: Outbound
+    attempts: int
+
+
+async def claim_due(conn: Conn, channel: str, limit: int, busy: set[str], at: datetime) -> list[OutboxRow]:
+    """Take up to `limit` due messages, replies first, at most one per address.
+
+    One per address, and none for an address already in flight (`busy`), keeps each
+    user's messages in order while different users are sent to concurrently.
+    """
+    async with conn.execute(
+        "SELECT id, user_id, address, priority, payload, attempts FROM outbox "
+        "WHERE channel = ? AND status = 'queued' AND (not_before IS NULL OR not_before <= ?) "
+        "ORDER BY priority, id LIMIT ?",
+        (channel, iso(at), max(limit * 4, 32)),
+    ) as cur:
+        rows = await cur.fetchall()
+    picked: list[OutboxRow] = []
+    blocked = set(busy)
+    for r in rows:
+        if r["address"] in blocked:
+            blocked.add(r["address"])
+            continue
+        blocked.add(r["address"])
+        picked.append(
+            OutboxRow(
+                r["id"],
+                Outbound.from_row(channel, r["address"], r["payload"], r["priority"], r["user_id"]),
+                r["attempts"],
+            )
+        )
+        if len(picked) >= limit:
+            break
+    if picked:
+        await conn.executemany(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?",
+            [(iso(at), p.id) for p in picked],
+        )
+    return picked
+
+
+async def mark_sent(conn: Conn, outbox_id: int, external_id: str | None, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE outbox SET status = 'sent', external_id = ?, error = NULL, updated_at = ? WHERE id = ?",
+        (external_id, iso(at), outbox_id),
+    )
+
+
+async def mark_failed(conn: Conn, outbox_id: int, error: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE outbox SET status = 'failed', error = ?, updated_at = ? WHERE id = ?",
+        (error[:500], iso(at), outbox_id),
+    )
+
+
+async def mark_held(conn: Conn, outbox_id: int, reason: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE outbox SET status = 'held', error = ?, updated_at = ? WHERE id = ?",
+        (reason[:500], iso(at), outbox_id),
+    )
+
+
+async def requeue(conn: Conn, outbox_id: int, not_before: datetime, error: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE outbox SET status = 'queued', not_before = ?, error = ?, updated_at = ? WHERE id = ?",
+        (iso(not_before), error[:500], iso(at), outbox_id),
+    )
+
+
+async def requeue_in_flight(conn: Conn, at: datetime) -> int:
+    """After a crash, rows left 'sending' go back to the queue (they may repeat once)."""
+    cur = await conn.execute(
+        "UPDATE outbox SET status = 'queued', updated_at = ? WHERE status = 'sending'", (iso(at),)
+    )
+    return cur.rowcount
+
+
+async def next_due_at(conn: Conn, channel: str) -> str | None:
+    async with conn.execute(
+        "SELECT MIN(not_before) FROM outbox WHERE channel = ? AND status = 'queued'", (channel,)
+    ) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def outbox_counts(conn: Conn, channel: str | None = None) -> dict[str, int]:
+    sql = "SELECT status, COUNT(*) FROM outbox"
+    params: tuple[Any, ...] = ()
+    if channel:
+        sql += " WHERE channel = ?"
+        params = (channel,)
+    async with conn.execute(sql + " GROUP BY status", params) as cur:
+        return {r[0]: r[1] for r in await cur.fetchall()}
