@@ -1,0 +1,72 @@
+"""Shared fixtures: a real bot on a real SQLite file in a temporary directory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.config import Settings
+from bot.engine.messages import Inbound, Outbound
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'clubspeak.db'}")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[App]:
+    app = await App.create(settings)
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+class Chat:
+    """Talk to the engine as one user and read back what it queued for them."""
+
+    def __init__(
+        self, app: App, address: str = "learner-1", channel: str = "console", language_code: str | None = None
+    ):
+        self.app = app
+        self.address = address
+        self.channel = channel
+        self.language_code = language_code
+        self.last: list[Outbound] = []
+        self._n = 0
+
+    async def send(self, text: str | None = None, payload: str | None = None, **extra) -> list[Outbound]:
+        self._n += 1
+        inbound = Inbound(
+            self.channel,
+            self.address,
+            text=text,
+            payload=payload,
+            external_id=extra.pop("external_id", f"{self.address}-{self._n}"),
+            language_code=self.language_code,
+            **extra,
+        )
+        self.last = await self.app.engine.handle(inbound) or []
+        return self.last
+
+    async def tap(self, label_or_index: str | int) -> list[Outbound]:
+        """Tap a button of the last message that had buttons, by label or 1-based index."""
+        prompt = next(m for m in reversed(self.last) if m.choices)
+        if isinstance(label_or_index, int):
+            choice = prompt.choices[label_or_index - 1]
+        else:
+            choice = next(c for c in prompt.choices if c.label.endswith(label_or_index))
+        return await self.send(payload=choice.id)
+
+    @property
+    def texts(self) -> str:
+        return "\n".join(m.text for m in self.last)
+
+
+@pytest.fixture
+def chat(app: App) -> Chat:
+    return Chat(app)
