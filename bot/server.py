@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.app import App
 from bot.config import Settings
-from bot.outbox import OutboxSender
+from bot.outbox import OutboxSender, RateLimiter, Transport
 
 log = logging.getLogger(__name__)
 
@@ -26,29 +28,65 @@ NO_CHANNEL_HELP = (
 )
 
 
-def build_web(app: App, routes: list[Route] | None = None) -> Starlette:
+@dataclass
+class ChannelRuntime:
+    """What a channel adapter plugs into the process: a transport, web routes, a lifecycle."""
+
+    name: str
+    transport: Transport
+    routes: list[BaseRoute] = field(default_factory=list)
+    start: Callable[[], Awaitable[None]] | None = None
+    stop: Callable[[], Awaitable[None]] | None = None
+    max_in_flight: int = 16
+    rate: RateLimiter | None = None
+
+
+def configured_channels(settings: Settings, app: App) -> list[ChannelRuntime]:
+    """Each channel whose settings are present. Adapters are imported only when used."""
+    channels: list[ChannelRuntime] = []
+    return channels
+
+
+def build_web(app: App, channels: list[ChannelRuntime] | None = None) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "schema": await app.db.version()})
 
-    return Starlette(routes=[Route("/healthz", healthz), *(routes or [])])
+    routes: list[BaseRoute] = [Route("/healthz", healthz)]
+    for channel in channels or []:
+        routes += channel.routes
+    return Starlette(routes=routes)
+
+
+def make_senders(app: App, channels: list[ChannelRuntime]) -> dict[str, OutboxSender]:
+    senders = {
+        c.name: OutboxSender(app.db, c.transport, max_in_flight=c.max_in_flight, rate=c.rate)
+        for c in channels
+    }
+    app.engine.set_outbox_listener(lambda name: senders[name].wake() if name in senders else None)
+    return senders
 
 
 async def serve(settings: Settings) -> None:
     app = await App.create(settings)
-    senders: dict[str, OutboxSender] = {}
-    tasks: list[asyncio.Task[None]] = []
+    channels = configured_channels(settings, app)
+    if not channels:
+        log.warning(NO_CHANNEL_HELP)
+    senders = make_senders(app, channels)
+    tasks = [asyncio.create_task(s.run(), name=f"outbox-{name}") for name, s in senders.items()]
     try:
-        if not senders:
-            log.warning(NO_CHANNEL_HELP)
-        app.engine.set_outbox_listener(
-            lambda channel: senders[channel].wake() if channel in senders else None
+        for channel in channels:
+            if channel.start:
+                await channel.start()
+        server = uvicorn.Server(
+            uvicorn.Config(build_web(app, channels), host=settings.host, port=settings.port, log_level="info")
         )
-        tasks = [asyncio.create_task(s.run(), name=f"outbox-{c}") for c, s in senders.items()]
-        web = build_web(app)
-        server = uvicorn.Server(uvicorn.Config(web, host=settings.host, port=settings.port, log_level="info"))
         log.info("web server on http://%s:%d", settings.host, settings.port)
         await server.serve()
     finally:
+        for channel in channels:
+            if channel.stop:
+                with contextlib.suppress(Exception):
+                    await channel.stop()
         for task in tasks:
             task.cancel()
         for task in tasks:
