@@ -1,0 +1,98 @@
+"""The command line as a new user meets it: help, the piped console, kill -9 and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}
+
+
+def bot(*args: str, tmp_path: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env_for(tmp_path),
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
+def test_help_lists_the_subcommands(tmp_path: Path) -> None:
+    out = bot("--help", tmp_path=tmp_path).stdout
+    for command in ("console", "run", "content", "db", "i18n"):
+        assert command in out
+
+
+def test_piped_console_is_scriptable(tmp_path: Path) -> None:
+    script = "hello\n2\n2\n1\n1\n2\n1\n"  # French → Quiz → the quiz → three right answers
+    proc = bot("console", "--user", "amina", tmp_path=tmp_path, stdin=script)
+    assert proc.returncode == 0, proc.stderr
+    assert "Choisis ta langue" in proc.stdout
+    assert "3 sur 3" in proc.stdout or "3/3" in proc.stdout, proc.stdout[-800:]
+    assert proc.stdout.count("you> ") == 7
+
+
+def test_bad_cli_arguments_are_explained(tmp_path: Path) -> None:
+    proc = bot("db", "explode", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "DATABASE_URL": "mysql://nope"},
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "DATABASE_URL" in proc.stderr
+
+
+def test_db_migrate_and_backup(tmp_path: Path) -> None:
+    assert bot("db", "migrate", tmp_path=tmp_path).returncode == 0
+    proc = bot("db", "backup", str(tmp_path / "copy.db"), tmp_path=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "copy.db").stat().st_size > 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+def test_killed_mid_dialog_resumes_at_the_same_step(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "console", "--user", "keza"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_for(tmp_path),
+        cwd=tmp_path,
+    )
+    assert proc.stdin and proc.stdout
+    for line in ("hi", "3", "2", "1", "1"):  # English → Quizzes → the quiz → answer question 1
+        proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+    seen = ""
+    deadline = time.monotonic() + 30
+    while "Two villages" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    assert "Two villages" in seen
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    # A new process, the same database: the learner is still at question 2.
+    out = bot("console", "--user", "keza", tmp_path=tmp_path, stdin="2\n").stdout
+    assert "Right!" in out and "Which is a good option for mutual gain?" in out
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'bot.db'}")
+    import sqlite3
+
+    with sqlite3.connect(settings.database_path) as conn:
+        assert conn.execute("SELECT step_id FROM dialog_state").fetchone() == ("q3",)

@@ -1,0 +1,136 @@
+"""Migrations, backups and the outbox sender on a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bot.app import App
+from bot.engine.messages import BULK, REPLY, Inbound, Outbound, utcnow
+from bot.outbox import Delivery, OutboxSender
+from bot.storage import repo
+from bot.storage.db import Database, migrations
+
+
+async def test_migrations_track_user_version_and_are_idempotent(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db")
+    try:
+        assert await db.version() == migrations()[-1][0]
+        assert await db.migrate() == []
+        async with db.conn.execute("PRAGMA journal_mode") as cur:
+            assert (await cur.fetchone())[0] == "wal"
+    finally:
+        await db.close()
+
+
+async def test_backup_is_a_consistent_copy(app: App, tmp_path: Path) -> None:
+    await app.engine.handle(Inbound("console", "someone", text="hi", external_id="1"))
+    target = tmp_path / "backups" / "copy.db"
+    await app.db.backup(target)
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("SELECT COUNT(*) FROM users").fetchone() == (1,)
+        assert copy.execute("PRAGMA user_version").fetchone()[0] == migrations()[-1][0]
+
+
+class RecordingTransport:
+    """A transport whose answers the test scripts: `plan` maps a text to Deliveries in turn."""
+
+    channel = "console"
+
+    def __init__(self, plan: dict[str, list[Delivery]] | None = None):
+        self.plan = plan or {}
+        self.sent: list[Outbound] = []
+
+    async def send(self, message: Outbound) -> Delivery:
+        outcomes = self.plan.get(message.text)
+        result = outcomes.pop(0) if outcomes else Delivery.sent(f"id-{len(self.sent)}")
+        if result.status == "sent":
+            self.sent.append(message)
+        return result
+
+
+async def enqueue(app: App, *messages: Outbound) -> None:
+    async with app.db.transaction() as conn:
+        await repo.enqueue(conn, list(messages), utcnow())
+
+
+def msg(address: str, text: str, priority: int = REPLY, user_id: int | None = None) -> Outbound:
+    return Outbound("console", address, text, priority=priority, user_id=user_id)
+
+
+async def statuses(app: App) -> dict[str, str]:
+    async with app.db.conn.execute("SELECT payload, status FROM outbox") as cur:
+        return {Outbound.from_row("console", "", r[0], 0, None).text: r[1] for r in await cur.fetchall()}
+
+
+async def test_replies_go_before_bulk_and_each_user_in_order(app: App) -> None:
+    await enqueue(
+        app,
+        msg("a", "bulk-a", BULK),
+        msg("b", "bulk-b", BULK),
+        msg("a", "reply-a1"),
+        msg("a", "reply-a2"),
+        msg("c", "reply-c"),
+    )
+    transport = RecordingTransport()
+    await OutboxSender(app.db, transport, max_in_flight=1).run_once()
+    assert [m.text for m in transport.sent] == ["reply-a1", "reply-a2", "reply-c", "bulk-a", "bulk-b"]
+
+
+async def test_retry_after_is_honoured_and_sent_exactly_once(app: App) -> None:
+    await enqueue(app, msg("a", "hello"))
+    transport = RecordingTransport({"hello": [Delivery("retry", error="429", retry_after=0)]})
+    sender = OutboxSender(app.db, transport)
+    await sender.run_once()
+    await sender.run_once()
+    assert [m.text for m in transport.sent] == ["hello"]
+    assert await statuses(app) == {"hello": "sent"}
+
+
+async def test_permanent_failure_and_unreachable_user(app: App) -> None:
+    replies = await app.engine.handle(Inbound("console", "blocked", text="hi", external_id="1"))
+    assert replies
+    user_id = replies[0].user_id
+    await enqueue(app, msg("blocked", "later", BULK, user_id), msg("x", "bad"))
+    transport = RecordingTransport(
+        {
+            replies[0].text: [Delivery("unreachable", error="Forbidden: bot was blocked by the user")],
+            "bad": [Delivery("failed", error="Bad Request: chat not found")],
+        }
+    )
+    await OutboxSender(app.db, transport).run_once()
+    assert transport.sent == []
+    st = await statuses(app)
+    assert st["later"] == "failed" and st["bad"] == "failed"
+    async with app.db.conn.execute("SELECT unreachable FROM users WHERE id = ?", (user_id,)) as cur:
+        assert (await cur.fetchone())[0] == 1
+
+
+async def test_crash_leftovers_are_sent_after_restart(app: App) -> None:
+    await enqueue(app, msg("a", "in flight when we died"))
+    async with app.db.transaction() as conn:
+        claimed = await repo.claim_due(conn, "console", 10, set(), utcnow())
+    assert len(claimed) == 1  # now 'sending', and the process "dies"
+    transport = RecordingTransport()
+    sender = OutboxSender(app.db, transport)
+    assert await sender.recover() == 1
+    await sender.run_once()
+    assert [m.text for m in transport.sent] == ["in flight when we died"]
+
+
+async def test_transport_that_raises_is_retried_not_fatal(app: App) -> None:
+    class Exploding(RecordingTransport):
+        calls = 0
+
+        async def send(self, message: Outbound) -> Delivery:
+            self.calls += 1
+            if self.calls == 1:
+                raise ConnectionError("network down")
+            return await super().send(message)
+
+    await enqueue(app, msg("a", "x"))
+    transport = Exploding()
+    sender = OutboxSender(app.db, transport, clock=lambda: utcnow().replace(year=2100))
+    await sender.run_once()
+    async with app.db.conn.execute("SELECT status, attempts FROM outbox") as cur:
+        assert tuple(await cur.fetchone()) == ("queued", 1)
