@@ -26,29 +26,10 @@ from bot.storage.db import PRAGMAS
 
 # A learner's realistic session: language, menu, a quiz, the exercise, menus.
 SCRIPT = [
-    "hi",
-    "3",
-    "2",
-    "1",
-    "1",
-    "2",
-    "1",
-    "menu",
-    "1",
-    "1",
-    "1",
-    "1",
-    "1",
-    "I feel worried, I need water",
-    "progress",
-    "menu",
-    "3",
-    "1",
-    "next",
-    "next",
-    "next",
-    "2",
-    "1",
+    *("hi", "3", "3", "1"),  # hello, English, 18–24, consent
+    *("2", "1", "1", "2", "1"),  # Quizzes, the quiz, three answers
+    *("menu", "1", "1", "1", "1", "1", "I feel worried, I need water"),  # the exercise
+    *("progress", "menu", "3", "1", "next", "next", "next", "2", "1"),  # a lesson
 ]
 
 

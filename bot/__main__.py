@@ -140,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except InvalidContent as exc:
         print("The bot will not start: the content has errors.", file=sys.stderr)
-        for error in exc.errors:
+        for error in exc.errors[:20]:
             print(f"  {error}", file=sys.stderr)
+        if len(exc.errors) > 20:
+            print(f"  ... and {len(exc.errors) - 20} more", file=sys.stderr)
         print("Fix them, then check with `python -m bot content check`.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

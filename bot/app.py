@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.content.loader import Content, InvalidContent, load_content
 from bot.engine.core import Engine
 from bot.i18n import Catalogs
+from bot.safeguarding import Safeguarding
 from bot.storage.db import Database
 
 
@@ -29,9 +30,18 @@ class App:
     @classmethod
     async def create(cls, settings: Settings) -> App:
         content, catalogs = load_checked_content(settings)
+        try:
+            safeguarding = Safeguarding.load(settings.safeguarding_file, settings.safeguarding_officers)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"safeguarding: {exc}") from exc
         db = await Database.open(settings.database_path)
         engine = Engine(
-            db, content, catalogs, timezone=settings.timezone, max_inbound_chars=settings.max_inbound_chars
+            db,
+            content,
+            catalogs,
+            timezone=settings.timezone,
+            max_inbound_chars=settings.max_inbound_chars,
+            safeguarding=safeguarding,
         )
         return cls(settings, db, engine)
 

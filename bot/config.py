@@ -68,6 +68,9 @@ class Settings:
     twilio_api_url: str = "https://api.twilio.com"
     whatsapp_mps: int = 80
     max_inbound_chars: int = 4000
+    safeguarding_file: Path = PROJECT_ROOT / "config" / "safeguarding.yaml"
+    # CHANNEL:ADDRESS of the people alerted when a learner needs a person, comma-separated.
+    safeguarding_officers: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -103,6 +106,10 @@ class Settings:
             twilio_api_url=(env.get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
             whatsapp_mps=_int(env, "WHATSAPP_MPS", 80),
             max_inbound_chars=_int(env, "MAX_INBOUND_CHARS", 4000),
+            safeguarding_file=Path(
+                env.get("SAFEGUARDING_FILE") or PROJECT_ROOT / "config" / "safeguarding.yaml"
+            ),
+            safeguarding_officers=opt("SAFEGUARDING_OFFICERS"),
             extra=dict(env),
         )
         settings.database_path  # noqa: B018 - validate the URL early, with a clear message

@@ -62,6 +62,13 @@ class Chat:
             choice = next(c for c in prompt.choices if c.label.endswith(label_or_index))
         return await self.send(payload=choice.id)
 
+    async def onboard(self, language: int = 3, age: int = 3, consent: int = 1) -> list[Outbound]:
+        """Hello → language (1 rw, 2 fr, 3 en) → age band → consent; ends at the main menu."""
+        await self.send("hello")
+        await self.tap(language)
+        await self.tap(age)
+        return await self.tap(consent)
+
     @property
     def texts(self) -> str:
         return "\n".join(m.text for m in self.last)

@@ -37,12 +37,12 @@ def test_help_lists_the_subcommands(tmp_path: Path) -> None:
 
 
 def test_piped_console_is_scriptable(tmp_path: Path) -> None:
-    script = "hello\n2\n2\n1\n1\n2\n1\n"  # French → Quiz → the quiz → three right answers
+    script = "hello\n2\n3\n1\n2\n1\n1\n2\n1\n"  # French → 18–24 → agree → Quiz → the quiz → 3 right
     proc = bot("console", "--user", "amina", tmp_path=tmp_path, stdin=script)
     assert proc.returncode == 0, proc.stderr
     assert "Choisis ta langue" in proc.stdout
     assert "3 sur 3" in proc.stdout or "3/3" in proc.stdout, proc.stdout[-800:]
-    assert proc.stdout.count("you> ") == 7
+    assert proc.stdout.count("you> ") == 9
 
 
 def test_bad_cli_arguments_are_explained(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_killed_mid_dialog_resumes_at_the_same_step(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.stdin and proc.stdout
-    for line in ("hi", "3", "2", "1", "1"):  # English → Quizzes → the quiz → answer question 1
+    for line in ("hi", "3", "3", "1", "2", "1", "1"):  # English, 18–24, agree → the quiz → answer 1
         proc.stdin.write(line + "\n")
     proc.stdin.flush()
     seen = ""

@@ -31,6 +31,10 @@ async def test_language_menu_and_quiz_with_a_score_in_every_language(app: App, l
     await chat.tap(LANGUAGES.index(lang) + 1)
     assert tr(app, lang, "Thank you! I will write to you in English.") in chat.texts
     assert all(m.language == lang for m in chat.last)
+    assert chat.last[-1].text == tr(app, lang, "How old are you?")
+    await chat.tap(3)
+    await chat.tap(tr(app, lang, "I agree"))
+    assert tr(app, lang, "Thank you. Your progress will be kept.") in chat.texts
     menu = chat.last[-1]
     assert [c.label for c in menu.choices] == [tr(app, lang, k) for k in ("Exercises", "Quizzes", "Lessons")]
 
@@ -61,6 +65,8 @@ async def test_language_menu_and_quiz_with_a_score_in_every_language(app: App, l
 async def test_exercise_with_free_text_feedback_and_reflection(app: App, chat: Chat) -> None:
     await chat.send("hi")
     await chat.send("English")
+    await chat.send("18–24")
+    await chat.send("I agree")
     await chat.send("1")  # Exercises
     await chat.send("1")  # The shared water point
     await chat.send("To go first")  # the label works as well as the number
@@ -79,8 +85,7 @@ async def test_exercise_with_free_text_feedback_and_reflection(app: App, chat: C
 
 
 async def test_lesson_cards_wait_for_next(app: App, chat: Chat) -> None:
-    await chat.send("hi")
-    await chat.send("3")
+    await chat.onboard()
     await chat.send("3")  # Lessons
     await chat.send("1")
     assert len(chat.last) == 1 and chat.last[0].choices[0].label == "Next ▶"
@@ -91,7 +96,8 @@ async def test_lesson_cards_wait_for_next(app: App, chat: Chat) -> None:
 
 
 async def test_retry_missed_questions(app: App, chat: Chat) -> None:
-    for text in ("hi", "3", "2", "1", "2", "1", "1"):  # q1 wrong, q2 wrong, q3 right
+    await chat.onboard()
+    for text in ("2", "1", "2", "1", "1"):  # q1 wrong, q2 wrong, q3 right
         await chat.send(text)
     assert "You missed 2 questions" in chat.texts
     await chat.tap("Retry missed")
@@ -105,7 +111,8 @@ async def test_retry_missed_questions(app: App, chat: Chat) -> None:
 async def test_resume_after_restart(settings: Settings) -> None:
     app = await App.create(settings)
     chat = Chat(app)
-    for text in ("hi", "3", "2", "1"):
+    await chat.onboard()
+    for text in ("2", "1"):
         await chat.send(text)
     assert "Two brothers" in chat.texts
     await app.close()  # the process goes away mid-dialog
@@ -136,7 +143,8 @@ async def test_duplicate_inbound_is_processed_once(app: App) -> None:
 
 
 async def test_double_tap_counts_once(app: App, chat: Chat) -> None:
-    for text in ("hi", "3", "2", "1"):
+    await chat.onboard()
+    for text in ("2", "1"):
         await chat.send(text)
     button = chat.last[-1].choices[0].id
     await chat.send(payload=button)
@@ -149,7 +157,7 @@ async def test_double_tap_counts_once(app: App, chat: Chat) -> None:
 async def test_one_users_messages_run_in_order(app: App) -> None:
     """Fired together, "3" then "2" then "1" must mean English → Quizzes → the first quiz."""
     await app.engine.handle(Inbound("console", "fast", text="hi", external_id="0"))
-    steps = ["3", "2", "1", "1", "2", "1"]
+    steps = ["3", "3", "1", "2", "1", "1", "2", "1"]
     results = await asyncio.gather(
         *(
             app.engine.handle(Inbound("console", "fast", text=t, external_id=str(i + 1)))
@@ -161,14 +169,14 @@ async def test_one_users_messages_run_in_order(app: App) -> None:
 
 
 async def test_keywords_work_in_three_languages(app: App, chat: Chat) -> None:
-    await chat.send("hi")
-    await chat.send("1")  # Kinyarwanda
+    await chat.onboard(language=1)
     for word in ("ururimi", "langue", "language", "/language"):
         await chat.send(word)
         assert chat.last[-1].choices[0].label == "Ikinyarwanda"
     await chat.send("2")  # Français
     await chat.send("aide")
-    assert tr(app, "fr", "Help", "help/meta/title") and len(chat.last) >= 2
+    assert tr(app, "fr", "Would you like a person from our team to contact you?") in chat.texts
+    await chat.tap(2)  # not now
     await chat.send("ubufasha")
     await chat.send("menu")
     assert chat.last[-1].text.startswith(
@@ -209,8 +217,7 @@ async def test_deep_link_start_payload_is_recorded(app: App) -> None:
     ],
 )
 async def test_odd_input_gets_a_friendly_reply(app: App, chat: Chat, inbound: dict) -> None:
-    await chat.send("hi")
-    await chat.send("2")  # French
+    await chat.onboard(language=2)
     replies = await chat.send(**inbound)
     assert replies, "never silence"
     assert all(m.language == "fr" for m in replies)
@@ -220,6 +227,7 @@ async def test_odd_input_gets_a_friendly_reply(app: App, chat: Chat, inbound: di
 
 
 async def test_replies_are_short_enough_for_a_phone(app: App, chat: Chat) -> None:
-    for text in ("hi", "1", "progress", "help", "1", "1", "1", "1", "1", "ndumva nkeneye amazi"):
+    await chat.onboard(language=1)
+    for text in ("progress", "help", "2", "1", "1", "1", "1", "1", "1", "ndumva nkeneye amazi"):
         for message in await chat.send(text):
             assert len(message.text) <= 1600

@@ -39,6 +39,9 @@ def render(message: Outbound) -> str:
     if message.image:
         lines.append(f"     [image: {message.image}]")
     lines += [f"     {i}. {c.label}" for i, c in enumerate(message.choices, start=1)]
+    if message.attachment:
+        name, body = message.attachment
+        lines.append(f"     [file {name}]\n{body}")
     return "\n".join(lines)
 
 

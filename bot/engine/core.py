@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bot.content.loader import Content
-from bot.engine import runner, screens
+from bot.engine import care, runner, screens
 from bot.engine.intents import Command, Intent, match_choice, parse_command
 from bot.engine.messages import REPLY, Choice, Inbound, Outbound, utcnow
 from bot.engine.turn import Turn
 from bot.i18n import N_, Catalogs, negotiate
 from bot.privacy import log_id
+from bot.safeguarding import Safeguarding
 from bot.storage import repo
 from bot.storage.db import Database
 
@@ -59,8 +60,10 @@ class Engine:
         *,
         timezone: str = "Africa/Kigali",
         max_inbound_chars: int = 4000,
+        safeguarding: Safeguarding | None = None,
         on_outbox: Callable[[str], None] | None = None,
     ):
+        self.safeguarding = safeguarding or Safeguarding()
         self.db = db
         self.content = content
         self.catalogs = catalogs
@@ -102,6 +105,7 @@ class Engine:
                 self.catalogs,
                 now,
                 self.timezone,
+                self.safeguarding,
             )
             if created:
                 turn.event("user_created", hint=user.language_hint)
@@ -109,8 +113,11 @@ class Engine:
             await self._dispatch(turn, inbound)
             if not turn.out:  # never leave a learner in silence
                 await self._reprompt(turn, turn._("Sorry, I did not understand that."))
-            await repo.save_state(conn, user.id, turn.state, now)
-            await repo.add_events(conn, turn.user, turn.events, now)
+            if not turn.erased:
+                await repo.save_state(conn, user.id, turn.state, now)
+                # Learners who declined (or await a guardian) leave no analytics trail.
+                if turn.user.consent not in ("declined", "guardian_pending"):
+                    await repo.add_events(conn, turn.user, turn.events, now)
             await repo.enqueue(conn, turn.out, now)
             return turn.out
 
@@ -151,6 +158,11 @@ class Engine:
             await repo.set_stopped(turn.conn, turn.user.id, False)
             turn.event("resumed")
 
+        severity = self.safeguarding.assess(text) if text and not inbound.payload else None
+        if severity is not None:
+            await care.on_distress(turn, severity, text, "keyword")
+            return
+
         command = parse_command(text) if text and not inbound.payload else None
         if command:
             await self._command(turn, command)
@@ -168,8 +180,15 @@ class Engine:
                 return
             choice = offered[choice_id]
 
-        if turn.user.language is None and turn.screen != "language":
+        if turn.user.language is None and turn.screen not in ("language", "care", "delete"):
             screens.language(turn, greet=True)
+            return
+        if (
+            turn.user.language is not None
+            and turn.user.consent is None
+            and turn.screen not in ("age", "consent", "care", "delete")
+        ):
+            care.ask_age(turn)
             return
         if not await self._answer(turn, text, choice):
             await self._reprompt(turn, self._not_understood(turn))
@@ -186,19 +205,30 @@ class Engine:
                 await screens.menu(turn, turn._("Welcome back!"))
         elif intent is Intent.LANGUAGE:
             screens.language(turn)
+        # Data rights hold from the first message, before any language is chosen.
+        elif intent is Intent.MYDATA:
+            await care.my_data(turn)
+            await self._reprompt(turn)
+        elif intent is Intent.DELETE:
+            care.confirm_delete(turn)
         elif turn.user.language is None:
             # Help still helps before a language is chosen; the rest waits for it.
             if intent is Intent.HELP:
                 screens.help_(turn)
-            screens.language(turn, greet=intent is not Intent.HELP)
+                await care.offer_person(turn)
+            else:
+                screens.language(turn, greet=True)
         elif intent is Intent.MENU:
             await screens.menu(turn)
         elif intent is Intent.HELP:
+            # "help" is also the safe word: usage help, the helplines and a person on offer.
             screens.help_(turn)
-            await self._reprompt(turn)
+            await care.offer_person(turn)
         elif intent is Intent.PROGRESS:
             await screens.progress(turn)
             await self._reprompt(turn)
+        elif intent is Intent.PRIVACY:
+            care.privacy(turn)
         elif intent is Intent.STOP:
             await repo.set_stopped(turn.conn, turn.user.id, True)
             turn.event("stopped")
@@ -227,7 +257,30 @@ class Engine:
             await repo.set_language(turn.conn, turn.user.id, choice.id)
             turn.user = await repo.get_user(turn.conn, turn.user.id) or turn.user
             turn.event("language_set", language=choice.id)
-            await screens.menu(turn, turn._("Thank you! I will write to you in English."))
+            thanks = turn._("Thank you! I will write to you in English.")
+            if turn.user.consent is None:
+                turn.say(thanks)
+                care.ask_age(turn)
+            else:
+                await screens.menu(turn, thanks)
+        elif screen == "age":
+            await care.answer_age(turn, choice)
+        elif screen == "consent":
+            intro = None if choice.id == "keep" else await care.answer_consent(turn, choice)
+            await screens.menu(turn, intro)
+        elif screen == "care":
+            if await care.answer_care(turn, choice):
+                return True
+            d = self.content.get(turn.state.dialog_id or "")
+            if choice.id == "continue" and d is not None and turn.state.step_id:
+                runner.prompt(turn, d)
+            else:
+                await screens.menu(turn)
+        elif screen == "delete":
+            if choice.id == "erase":
+                await care.erase(turn)
+            else:
+                await screens.menu(turn)
         elif screen == "menu":
             if choice.id == "continue":
                 d = self.content.get(turn.state.dialog_id or "")
@@ -273,8 +326,8 @@ class Engine:
             runner.prompt(turn, d, new_prompt=False)
         elif screen == "list" and turn.data.get("list_kind"):
             await screens.module_list(turn, turn.data["list_kind"])
-        elif screen == "after" and turn.offered():
+        elif screen in ("after", "care", "delete", "consent", "age") and turn.offered():
             text = turn._("What would you like to do next?")
-            turn.ask(text, "after", turn.offered(), new_prompt=False)
+            turn.ask(text, screen, turn.offered(), new_prompt=False)
         else:
             await screens.menu(turn)

@@ -17,6 +17,9 @@ class Intent(StrEnum):
     HELP = "help"
     PROGRESS = "progress"
     STOP = "stop"
+    PRIVACY = "privacy"
+    MYDATA = "mydata"
+    DELETE = "delete"
 
 
 # Whole-message keywords, compared after `normalise()`. Kinyarwanda first, as most
@@ -29,6 +32,11 @@ KEYWORDS: dict[str, Intent] = {
         ["progress", "aho ngeze", "intambwe", "progres", "progression", "mes progres"], Intent.PROGRESS
     ),
     **dict.fromkeys(["stop", "hagarara", "hagarika", "arrete", "arreter", "unsubscribe"], Intent.STOP),
+    **dict.fromkeys(["privacy", "ibanga", "confidentialite", "consent", "consentement"], Intent.PRIVACY),
+    **dict.fromkeys(["mydata", "my data", "amakuru yanjye", "mes donnees"], Intent.MYDATA),
+    **dict.fromkeys(
+        ["delete", "delete my data", "siba", "siba amakuru yanjye", "supprimer", "effacer"], Intent.DELETE
+    ),
     **dict.fromkeys(["start", "tangira", "commencer", "demarrer"], Intent.START),
 }
 COMMANDS: dict[str, Intent] = {i.value: i for i in Intent}

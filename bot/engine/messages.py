@@ -57,6 +57,9 @@ class Outbound:
     key: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     user_id: int | None = None
+    # A file to send with the text, e.g. ("mydata.json", "{...}"); channels that
+    # cannot send files send its text.
+    attachment: tuple[str, str] | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -67,6 +70,7 @@ class Outbound:
                 "language": self.language,
                 "key": self.key,
                 "args": self.args,
+                "attachment": list(self.attachment) if self.attachment else None,
             },
             ensure_ascii=False,
         )
@@ -87,4 +91,5 @@ class Outbound:
             key=data.get("key"),
             args=data.get("args") or {},
             user_id=user_id,
+            attachment=tuple(data["attachment"]) if data.get("attachment") else None,  # type: ignore[arg-type]
         )

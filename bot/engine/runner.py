@@ -31,7 +31,8 @@ def _t(turn: Turn, d: Dialog, step_id: str, field: str, source: str) -> str:
 async def start(turn: Turn, d: Dialog) -> None:
     turn.state.dialog_id = d.id
     turn.data["run"] = {"score": 0, "correct": 0, "asked": 0, "missed": []}
-    await repo.start_module(turn.conn, turn.user.id, d.id, turn.now)
+    if turn.user.may_keep_progress:
+        await repo.start_module(turn.conn, turn.user.id, d.id, turn.now)
     turn.event("module_started", d.id)
     await advance(turn, d, d.first_step)
 
@@ -82,6 +83,17 @@ async def answer(turn: Turn, d: Dialog, text: str | None, choice: Choice | None)
     if isinstance(step, FreeTextStep):
         if choice is not None or not text or not normalise(text):
             return False
+        if turn.safeguarding.is_hateful(text):
+            # Never echoed anywhere; the facilitator sees that it happened, not what was said.
+            turn.event("hate_flag", d.id, step.id)
+            turn.say(
+                turn._(
+                    "Words that hurt a whole group of people close the door to dialogue. "
+                    "Try again: say what you feel and what you need, without labelling anyone."
+                )
+            )
+            prompt(turn, d, new_prompt=False)
+            return True
         await _free_text(turn, d, step, text)
         await advance(turn, d, step.next)
         return True
@@ -110,7 +122,8 @@ async def _free_text(turn: Turn, d: Dialog, step: FreeTextStep, text: str) -> No
         for i, rule in enumerate(step.rubric)
         if any(normalise(k) in said for k in rule.keywords.get(turn.lang, []))  # type: ignore[call-overload]
     ]
-    await repo.add_reflection(turn.conn, turn.user.id, d.id, step.id, text, turn.now)
+    if turn.user.may_keep_progress:
+        await repo.add_reflection(turn.conn, turn.user.id, d.id, step.id, text, turn.now)
     turn.event("free_text", d.id, step.id, rubric_hits=hits, length=len(text))
     feedback = [_t(turn, d, step.id, f"rubric.{i}.feedback", step.rubric[i].feedback) for i in hits]
     if not feedback and step.fallback_feedback:
@@ -176,7 +189,8 @@ async def finish(turn: Turn, d: Dialog) -> None:
         turn.say(summary)
     elif d.kind == "exercise":
         score = run.get("score", 0)
-    await repo.complete_module(turn.conn, turn.user.id, d.id, score, max_score, turn.now)
+    if turn.user.may_keep_progress:
+        await repo.complete_module(turn.conn, turn.user.id, d.id, score, max_score, turn.now)
     turn.event("module_completed", d.id, score=score, max_score=max_score, passed=passed)
     missed = run.get("missed", [])
     turn.state.step_id = None

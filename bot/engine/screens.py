@@ -54,9 +54,11 @@ async def menu(turn: Turn, intro: str | None = None) -> None:
     d = turn.content.get(turn.state.dialog_id or "")
     if d is not None and turn.state.step_id:
         choices.append(Choice("continue", _("Continue ▶")))
-    for kind, label in KIND_LABELS.items():
+    # Without consent the lessons stay open; exercises and quizzes keep answers, so they wait.
+    kinds = ["lesson"] if turn.user.consent == "declined" else list(KIND_LABELS)
+    for kind in kinds:
         if turn.content.by_kind(kind):
-            choices.append(Choice(kind, _(label)))
+            choices.append(Choice(kind, _(KIND_LABELS[kind])))
     text = _(
         "Main menu. Exercises: practise the art of dialogue. Quizzes: test your negotiation skills. "
         "Lessons: your rights and duties."

@@ -16,6 +16,7 @@ from bot.content.loader import Content
 from bot.content.models import context
 from bot.engine.messages import REPLY, Choice, Outbound
 from bot.i18n import Catalogs
+from bot.safeguarding import Safeguarding
 from bot.storage.repo import DialogState, Event, User
 
 
@@ -28,8 +29,11 @@ class Turn:
     catalogs: Catalogs
     now: datetime
     timezone: str = "Africa/Kigali"
+    safeguarding: Safeguarding = field(default_factory=Safeguarding)
     out: list[Outbound] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    # Set when the learner's data was erased in this turn: nothing more is written about them.
+    erased: bool = False
 
     @property
     def lang(self) -> str:
@@ -57,7 +61,13 @@ class Turn:
 
     # -- output ---------------------------------------------------------------
 
-    def say(self, text: str, choices: tuple[Choice, ...] = (), image: str | None = None) -> None:
+    def say(
+        self,
+        text: str,
+        choices: tuple[Choice, ...] = (),
+        image: str | None = None,
+        attachment: tuple[str, str] | None = None,
+    ) -> None:
         self.out.append(
             Outbound(
                 channel=self.user.channel,
@@ -67,7 +77,8 @@ class Turn:
                 image=image,
                 priority=REPLY,
                 language=self.lang,
-                user_id=self.user.id,
+                user_id=None if self.erased else self.user.id,
+                attachment=attachment,
             )
         )
 

@@ -37,15 +37,22 @@ class User:
     unreachable: bool
     created_at: str
     last_inbound_at: str | None
+    age_band: str | None = None
+    consent: str | None = None
 
     @property
     def lang(self) -> str:
         return self.language or self.language_hint or "en"
 
+    @property
+    def may_keep_progress(self) -> bool:
+        """Law 058/2021: progress is kept only with consent (a guardian's under 16)."""
+        return self.consent in ("given", "guardian_given")
+
 
 _USER_COLS = (
     "id, channel, address, pseudonym, display_name, language, language_hint, role, stopped, "
-    "unreachable, created_at, last_inbound_at"
+    "unreachable, created_at, last_inbound_at, age_band, consent"
 )
 
 
@@ -63,6 +70,8 @@ def _user(row: Any) -> User:
         unreachable=bool(row["unreachable"]),
         created_at=row["created_at"],
         last_inbound_at=row["last_inbound_at"],
+        age_band=row["age_band"],
+        consent=row["consent"],
     )
 
 
@@ -312,8 +321,11 @@ async def claim_due(conn: Conn, channel: str, limit: int, busy: set[str], at: da
 
 
 async def mark_sent(conn: Conn, outbox_id: int, external_id: str | None, at: datetime) -> None:
+    # A message to nobody we keep data on (an erased user, an unknown sender) keeps
+    # no address once it is out.
     await conn.execute(
-        "UPDATE outbox SET status = 'sent', external_id = ?, error = NULL, updated_at = ? WHERE id = ?",
+        "UPDATE outbox SET status = 'sent', external_id = ?, error = NULL, updated_at = ?, "
+        "address = CASE WHEN user_id IS NULL THEN '' ELSE address END WHERE id = ?",
         (external_id, iso(at), outbox_id),
     )
 
@@ -363,3 +375,105 @@ async def outbox_counts(conn: Conn, channel: str | None = None) -> dict[str, int
         params = (channel,)
     async with conn.execute(sql + " GROUP BY status", params) as cur:
         return {r[0]: r[1] for r in await cur.fetchall()}
+
+
+# -- consent, escalations and the learner's own data --------------------------
+
+
+async def set_age_band(conn: Conn, user_id: int, age_band: str) -> None:
+    await conn.execute("UPDATE users SET age_band = ? WHERE id = ?", (age_band, user_id))
+
+
+async def set_consent(conn: Conn, user_id: int, consent: str | None, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE users SET consent = ?, consent_at = ? WHERE id = ?", (consent, iso(at), user_id)
+    )
+
+
+async def forget_progress(conn: Conn, user_id: int) -> None:
+    """Consent withdrawn: what was kept because of it goes."""
+    await conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
+    await conn.execute("DELETE FROM reflections WHERE user_id = ?", (user_id,))
+
+
+async def add_escalation(
+    conn: Conn, user: User, severity: str, reason: str, excerpt: str | None, at: datetime
+) -> int:
+    async with conn.execute(
+        "INSERT INTO escalations (user_id, actor, severity, reason, excerpt, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (user.id, user.pseudonym, severity, reason, excerpt, iso(at)),
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0])
+
+
+async def list_escalations(conn: Conn, status: str | None = "open") -> list[dict[str, Any]]:
+    sql = "SELECT id, actor, severity, reason, status, created_at, closed_at FROM escalations"
+    params: tuple[Any, ...] = ()
+    if status:
+        sql += " WHERE status = ?"
+        params = (status,)
+    async with conn.execute(sql + " ORDER BY id", params) as cur:
+        return [dict(r) for r in await cur.fetchall()]
+
+
+async def get_escalation(conn: Conn, escalation_id: int) -> dict[str, Any] | None:
+    async with conn.execute(
+        "SELECT e.*, u.channel AS channel, u.address AS address, u.language AS language "
+        "FROM escalations e LEFT JOIN users u ON u.id = e.user_id WHERE e.id = ?",
+        (escalation_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    return dict(row) if row else None
+
+
+async def close_escalation(conn: Conn, escalation_id: int, note: str | None, at: datetime) -> bool:
+    cur = await conn.execute(
+        "UPDATE escalations SET status = 'closed', closed_at = ?, note = ? WHERE id = ? AND status = 'open'",
+        (iso(at), note, escalation_id),
+    )
+    return cur.rowcount == 1
+
+
+async def user_data(conn: Conn, user_id: int) -> dict[str, Any]:
+    """Everything stored about one learner, for /mydata."""
+    async with conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)) as cur:
+        user = dict(await cur.fetchone() or {})
+    out: dict[str, Any] = {"user": user}
+    for table, cols in (
+        ("progress", "dialog_id, status, score, max_score, best_score, attempts, started_at, completed_at"),
+        ("reflections", "dialog_id, step_id, text, at"),
+        ("dialog_state", "dialog_id, step_id, updated_at"),
+        ("escalations", "id, severity, status, created_at"),
+    ):
+        async with conn.execute(f"SELECT {cols} FROM {table} WHERE user_id = ?", (user_id,)) as cur:
+            out[table] = [dict(r) for r in await cur.fetchall()]
+    async with conn.execute("SELECT COUNT(*) FROM events WHERE actor = ?", (user["pseudonym"],)) as cur:
+        out["activity_events"] = (await cur.fetchone())[0]
+    return out
+
+
+async def erase_user(conn: Conn, user_id: int) -> None:
+    """Erase a learner's personal data and progress. Events stay, keyed by a pseudonym
+    that nothing links back to any more."""
+    await conn.execute("UPDATE escalations SET excerpt = NULL, user_id = NULL WHERE user_id = ?", (user_id,))
+    await conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+
+
+async def pseudonymise_inactive(conn: Conn, before: datetime) -> int:
+    """Retention: learners silent since `before` lose their address, name and own words."""
+    async with conn.execute(
+        "SELECT id FROM users "
+        "WHERE COALESCE(last_inbound_at, created_at) < ? AND address NOT LIKE 'retired:%'",
+        (iso(before),),
+    ) as cur:
+        ids = [r[0] for r in await cur.fetchall()]
+    for user_id in ids:
+        await conn.execute("DELETE FROM reflections WHERE user_id = ?", (user_id,))
+        await conn.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
+        await conn.execute("UPDATE escalations SET excerpt = NULL WHERE user_id = ?", (user_id,))
+        await conn.execute(
+            "UPDATE users SET address = 'retired:' || pseudonym, display_name = NULL WHERE id = ?", (user_id,)
+        )
+    return len(ids)

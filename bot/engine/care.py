@@ -1,0 +1,218 @@
+"""The learner's safety and data: consent, distress and escalation, /mydata, /delete.
+
+Consent follows Rwanda's Law Nº 058/2021: informed, in the learner's language,
+withdrawable, and a guardian's under 16. A message that shows distress or abuse
+always reaches a person when the learner asks for one, or at once in danger.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bot.engine.messages import REPLY, Choice, Outbound
+from bot.engine.turn import Turn
+from bot.i18n import N_
+from bot.safeguarding import Severity
+from bot.storage import repo
+
+AGE_BANDS = {"u16": N_("Under 16"), "16_17": "16–17", "18_24": "18–24", "25p": "25+"}
+
+NOTICE = N_(
+    "Before we start: what we keep and why. We store your chat number, your language, your age group, "
+    "your answers and scores, so you can continue where you stopped and your club can see how many "
+    "people learn. Staff see numbers, never your name or phone. Send mydata to see it, delete to erase "
+    "it, privacy to change your choice."
+)
+
+
+def ask_age(turn: Turn) -> None:
+    choices = [Choice(k, turn._(v) if k == "u16" else v) for k, v in AGE_BANDS.items()]
+    turn.ask(turn._("How old are you?"), "age", choices)
+
+
+def ask_consent(turn: Turn) -> None:
+    if turn.user.age_band == "u16":
+        text = (
+            turn._(NOTICE)
+            + "\n\n"
+            + turn._(
+                "Because you are under 16, a parent or guardian must agree first. Show them this message. "
+                "Until then you can use the bot, but nothing about your progress is kept."
+            )
+        )
+        choices = [Choice("guardian_yes", turn._("Guardian agrees")), Choice("later", turn._("Not now"))]
+    else:
+        text = turn._(NOTICE)
+        choices = [Choice("yes", turn._("I agree")), Choice("no", turn._("No, thanks"))]
+    turn.ask(text, "consent", choices)
+
+
+async def answer_age(turn: Turn, choice: Choice) -> None:
+    await repo.set_age_band(turn.conn, turn.user.id, choice.id)
+    turn.user = await repo.get_user(turn.conn, turn.user.id) or turn.user
+    ask_consent(turn)
+
+
+async def answer_consent(turn: Turn, choice: Choice) -> str:
+    """Record the choice; returns a line to say before the menu."""
+    consent = {
+        "yes": "given",
+        "guardian_yes": "guardian_given",
+        "no": "declined",
+        "later": "guardian_pending",
+        "withdraw": "declined",
+    }[choice.id]
+    if choice.id == "withdraw":
+        await repo.forget_progress(turn.conn, turn.user.id)
+    await repo.set_consent(turn.conn, turn.user.id, consent, turn.now)
+    turn.user = await repo.get_user(turn.conn, turn.user.id) or turn.user
+    turn.event("consent", value=consent, age_band=turn.user.age_band)
+    if consent in ("given", "guardian_given"):
+        return turn._("Thank you. Your progress will be kept.")
+    if consent == "guardian_pending":
+        return turn._("All right. Nothing about your progress is kept until a guardian agrees.")
+    return turn._("No problem. You can still read the lessons; nothing about your answers is kept.")
+
+
+def privacy(turn: Turn) -> None:
+    """The notice again, with the choice that fits where the learner stands."""
+    if turn.user.may_keep_progress:
+        turn.ask(
+            turn._(NOTICE),
+            "consent",
+            [Choice("withdraw", turn._("Withdraw consent")), Choice("keep", turn._("Keep it"))],
+        )
+    else:
+        ask_consent(turn)
+
+
+# -- distress and escalation -----------------------------------------------------
+
+
+def helplines(turn: Turn) -> str:
+    text = turn._("You can call:") + "\n" + turn.safeguarding.helpline_text(turn.lang)
+    if turn.safeguarding.last_checked:
+        text += "\n" + turn._("(numbers last checked {date})").format(date=turn.safeguarding.last_checked)
+    return text
+
+
+async def offer_person(turn: Turn) -> None:
+    """The safe word: helplines, and a person if the learner wants one."""
+    turn.event("safe_word")
+    turn.data["care_severity"] = Severity.CONCERN.value
+    turn.data["care_excerpt"] = None
+    turn.say(helplines(turn))
+    turn.ask(
+        turn._("Would you like a person from our team to contact you?"),
+        "care",
+        [Choice("contact", turn._("Yes, contact me")), Choice("no", turn._("Not now"))],
+    )
+
+
+async def on_distress(turn: Turn, severity: Severity, text: str | None, reason: str) -> None:
+    """Reply with care, without repeating the disclosure; offer a person; pause the dialog."""
+    _ = turn._
+    turn.event("distress", severity=severity.value, reason=reason)
+    lines = [_("Thank you for telling me. What you feel matters, and you do not have to face this alone.")]
+    lines.append(helplines(turn))
+    if severity is Severity.IMMEDIATE:
+        await escalate(turn, severity, reason, text)
+        lines.append(_("I have asked a person from our team to contact you as soon as possible."))
+        turn.say("\n\n".join(lines))
+        pause(turn)
+        return
+    turn.data["care_excerpt"] = (text or "")[:500]
+    turn.data["care_severity"] = severity.value
+    turn.say("\n\n".join(lines))
+    turn.ask(
+        _("Would you like a person from our team to contact you?"),
+        "care",
+        [Choice("contact", _("Yes, contact me")), Choice("no", _("Not now"))],
+    )
+
+
+def pause(turn: Turn) -> None:
+    choices = [Choice("menu", turn._("Main menu"))]
+    if turn.state.dialog_id and turn.state.step_id:
+        choices.insert(0, Choice("continue", turn._("Continue ▶")))
+    turn.ask(turn._("Take your time. When you are ready, choose what to do next."), "care", choices)
+
+
+async def answer_care(turn: Turn, choice: Choice) -> bool:
+    """Returns False when the learner chose to go on (continue or menu), for the caller to route."""
+    if choice.id == "contact":
+        severity = Severity(turn.data.pop("care_severity", Severity.CONCERN.value))
+        await escalate(turn, severity, "asked", turn.data.pop("care_excerpt", None))
+        turn.say(
+            turn._("Thank you. A person from our team will contact you soon. You can keep talking to me.")
+        )
+        pause(turn)
+        return True
+    if choice.id == "no":
+        turn.data.pop("care_excerpt", None)
+        turn.say(turn._("That is all right. You can send help at any time."))
+        pause(turn)
+        return True
+    return False
+
+
+async def escalate(turn: Turn, severity: Severity, reason: str, excerpt: str | None) -> None:
+    escalation_id = await repo.add_escalation(turn.conn, turn.user, severity.value, reason, excerpt, turn.now)
+    turn.event("escalation", severity=severity.value, reason=reason)
+    for channel, address in turn.safeguarding.officers:
+        officer = await repo.find_user(turn.conn, channel, address)
+        lang = officer.lang if officer else "en"
+        text = turn.catalogs.gettext(
+            lang,
+            N_(
+                "Safeguarding alert #{id} ({severity}): learner {learner} on {channel} needs a person to "
+                "contact them. Details: python -m bot escalations show {id}"
+            ),
+        ).format(
+            id=escalation_id, severity=severity.value, learner=turn.user.pseudonym, channel=turn.user.channel
+        )
+        turn.out.append(
+            Outbound(
+                channel, address, text, priority=REPLY, language=lang, user_id=officer.id if officer else None
+            )
+        )
+
+
+# -- the learner's own data ------------------------------------------------------
+
+
+async def my_data(turn: Turn) -> None:
+    data = await repo.user_data(turn.conn, turn.user.id)
+    user = data["user"]
+    _ = turn._
+    lines = [
+        _("What we store about you:"),
+        _("Language: {language}").format(language=user.get("language") or "-"),
+        _("Age group: {age}").format(age=user.get("age_band") or "-"),
+        _("Consent: {consent}").format(consent=user.get("consent") or "-"),
+        _("Modules started: {n}").format(n=len(data["progress"])),
+        _("Your written answers: {n}").format(n=len(data["reflections"])),
+        _("Send delete to erase all of it."),
+    ]
+    turn.event("mydata_viewed")
+    turn.say("\n".join(lines), attachment=("mydata.json", json.dumps(data, ensure_ascii=False, indent=1)))
+
+
+def confirm_delete(turn: Turn) -> None:
+    turn.ask(
+        turn._(
+            "Erase everything we store about you: your progress, your answers and your settings? "
+            "This cannot be undone."
+        ),
+        "delete",
+        [Choice("erase", turn._("Yes, erase it")), Choice("keep", turn._("No, keep it"))],
+    )
+
+
+async def erase(turn: Turn) -> None:
+    turn.events.append(repo.Event("data_erased"))
+    await repo.add_events(turn.conn, turn.user, turn.events, turn.now)
+    turn.events.clear()
+    await repo.erase_user(turn.conn, turn.user.id)
+    turn.erased = True
+    turn.say(turn._("Done. Everything we stored about you is erased. Send hello if you want to start again."))
