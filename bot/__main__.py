@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bot import cli_care
 from bot.config import ConfigError, Settings
 from bot.content.loader import InvalidContent, content_stats, load_content
 from bot.i18n import Catalogs
@@ -33,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     csub.add_parser("check", help="validate every dialog; exit 1 on any error")
     stats = csub.add_parser("stats", help="count exercises, quizzes, questions, lessons and translations")
     stats.add_argument("--json", action="store_true", help="print JSON")
+
+    cli_care.add_parsers(sub)
 
     i18n = sub.add_parser("i18n", help="translation catalogs")
     isub = i18n.add_subparsers(dest="i18n_command", metavar="ACTION", required=True)
@@ -131,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "db":
             return asyncio.run(_db(settings, args))
+        if args.command in ("escalations", "privacy", "users"):
+            return asyncio.run(cli_care.run(settings, args))
         if args.command == "console":
             return asyncio.run(_console(settings, args.user))
         if args.command == "run":

@@ -6,6 +6,7 @@ as parameters; no SQL is ever built from user input.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -76,10 +77,15 @@ def _user(row: Any) -> User:
 
 
 async def mark_inbound_seen(conn: Conn, channel: str, external_id: str, at: datetime) -> bool:
-    """True the first time (channel, external id) is seen; False for a retry."""
+    """True the first time (channel, external id) is seen; False for a retry.
+
+    Only a hash of the id is kept: whatever a channel uses as an id, it never
+    becomes a second copy of something personal.
+    """
+    digest = hashlib.blake2b(external_id.encode(), digest_size=12).hexdigest()
     cur = await conn.execute(
         "INSERT OR IGNORE INTO inbound_seen (channel, external_id, seen_at) VALUES (?, ?, ?)",
-        (channel, external_id, iso(at)),
+        (channel, digest, iso(at)),
     )
     return cur.rowcount == 1
 

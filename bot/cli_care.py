@@ -1,0 +1,112 @@
+"""Command-line tools for staff: escalations, retention, recorded consent."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from bot.config import ConfigError, Settings
+from bot.engine.messages import utcnow
+from bot.storage import repo
+from bot.storage.db import Database
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    esc = sub.add_parser("escalations", help="safeguarding escalations: list, show, close")
+    esub = esc.add_subparsers(dest="escalations_command", metavar="ACTION", required=True)
+    lst = esub.add_parser("list", help="open escalations (--all for closed ones too)")
+    lst.add_argument("--all", action="store_true")
+    show = esub.add_parser("show", help="one escalation, with how to reach the learner")
+    show.add_argument("id", type=int)
+    close = esub.add_parser("close", help="close an escalation once a person has followed up")
+    close.add_argument("id", type=int)
+    close.add_argument("--note", default=None, help="what was done (no names, please)")
+
+    privacy = sub.add_parser("privacy", help="data protection jobs")
+    psub = privacy.add_subparsers(dest="privacy_command", metavar="ACTION", required=True)
+    retention = psub.add_parser("retention", help="pseudonymise learners inactive for longer than --days")
+    retention.add_argument("--days", type=int, required=True)
+
+    users = sub.add_parser("users", help="manage users")
+    usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    consent = usub.add_parser("consent", help="record a guardian's consent given to a facilitator")
+    consent.add_argument(
+        "user", metavar="CHANNEL:ADDRESS", help="e.g. telegram:42 or whatsapp:whatsapp:+2507..."
+    )
+    consent.add_argument("--guardian", action="store_true", required=True, help="the guardian agreed")
+
+
+def _user_ref(value: str) -> tuple[str, str]:
+    channel, sep, address = value.partition(":")
+    if not sep or not channel or not address:
+        raise ConfigError(f"{value!r} is not CHANNEL:ADDRESS, e.g. telegram:42")
+    return channel, address
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    db = await Database.open(settings.database_path)
+    try:
+        if args.command == "escalations":
+            return await _escalations(db, args)
+        if args.command == "privacy":
+            async with db.transaction() as conn:
+                n = await repo.pseudonymise_inactive(conn, utcnow() - timedelta(days=args.days))
+            print(f"pseudonymised {n} learner(s) inactive for more than {args.days} days")
+            return 0
+        channel, address = _user_ref(args.user)
+        async with db.transaction() as conn:
+            user = await repo.find_user(conn, channel, address)
+            if user is None:
+                print(f"no user {args.user}")
+                return 1
+            await repo.set_consent(conn, user.id, "guardian_given", utcnow())
+            await repo.add_events(
+                conn,
+                user,
+                [repo.Event("consent", data={"value": "guardian_given", "by": "facilitator"})],
+                utcnow(),
+            )
+        print(f"recorded guardian consent for {user.pseudonym}")
+        return 0
+    finally:
+        await db.close()
+
+
+async def _escalations(db: Database, args: argparse.Namespace) -> int:
+    async with db.transaction() as conn:
+        if args.escalations_command == "list":
+            rows = await repo.list_escalations(conn, None if args.all else "open")
+            if not rows:
+                print("no open escalations" if not args.all else "no escalations")
+            for r in rows:
+                print(
+                    f"#{r['id']:<5} {r['status']:6} {r['severity']:9} {r['reason']:9} {r['created_at'][:16]} "
+                    f"learner {r['actor']}"
+                )
+            return 0
+        if args.escalations_command == "show":
+            r = await repo.get_escalation(conn, args.id)
+            if r is None:
+                print(f"no escalation #{args.id}")
+                return 1
+            for key in (
+                "id",
+                "status",
+                "severity",
+                "reason",
+                "created_at",
+                "actor",
+                "channel",
+                "address",
+                "language",
+                "excerpt",
+                "closed_at",
+                "note",
+            ):
+                print(f"{key:10} {r.get(key) if r.get(key) is not None else '-'}")
+            return 0
+        if await repo.close_escalation(conn, args.id, args.note, utcnow()):
+            print(f"closed escalation #{args.id}")
+            return 0
+        print(f"no open escalation #{args.id}")
+        return 1
