@@ -91,16 +91,16 @@ async def mark_inbound_seen(conn: Conn, channel: str, external_id: str, at: date
 
 
 async def find_user(conn: Conn, channel: str, address: str) -> User | None:
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         f"SELECT {_USER_COLS} FROM users WHERE channel = ? AND address = ?", (channel, address)
-    ) as cur:
-        row = await cur.fetchone()
+    )
+    row = rows[0] if rows else None
     return _user(row) if row else None
 
 
 async def get_user(conn: Conn, user_id: int) -> User | None:
-    async with conn.execute(f"SELECT {_USER_COLS} FROM users WHERE id = ?", (user_id,)) as cur:
-        row = await cur.fetchone()
+    rows = await conn.execute_fetchall(f"SELECT {_USER_COLS} FROM users WHERE id = ?", (user_id,))
+    row = rows[0] if rows else None
     return _user(row) if row else None
 
 
@@ -108,20 +108,20 @@ async def touch_user(
     conn: Conn, channel: str, address: str, name: str | None, language_hint: str, at: datetime
 ) -> tuple[User, bool]:
     """Find or create the sender and record when they last wrote. Returns (user, created)."""
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         "UPDATE users SET last_inbound_at = ?, display_name = COALESCE(display_name, ?) "
         f"WHERE channel = ? AND address = ? RETURNING {_USER_COLS}",
         (iso(at), name, channel, address),
-    ) as cur:
-        row = await cur.fetchone()
+    )
+    row = rows[0] if rows else None
     if row:
         return _user(row), False
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         "INSERT INTO users (channel, address, pseudonym, display_name, language_hint, created_at, "
         f"last_inbound_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_USER_COLS}",
         (channel, address, "u_" + secrets.token_hex(6), name, language_hint, iso(at), iso(at)),
-    ) as cur:
-        row = await cur.fetchone()
+    )
+    row = rows[0] if rows else None
     return _user(row), True
 
 
@@ -160,10 +160,10 @@ class DialogState:
 
 
 async def get_state(conn: Conn, user_id: int) -> DialogState:
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         "SELECT dialog_id, step_id, prompt_seq, data FROM dialog_state WHERE user_id = ?", (user_id,)
-    ) as cur:
-        row = await cur.fetchone()
+    )
+    row = rows[0] if rows else None
     if not row:
         return DialogState()
     return DialogState(row["dialog_id"], row["step_id"], row["prompt_seq"], json.loads(row["data"]))
@@ -218,12 +218,11 @@ async def complete_module(
 
 
 async def list_progress(conn: Conn, user_id: int) -> dict[str, Progress]:
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         "SELECT dialog_id, status, score, max_score, best_score, attempts, completed_at "
         "FROM progress WHERE user_id = ?",
         (user_id,),
-    ) as cur:
-        rows = await cur.fetchall()
+    )
     return {r["dialog_id"]: Progress(*tuple(r)) for r in rows}
 
 
@@ -295,13 +294,12 @@ async def claim_due(conn: Conn, channel: str, limit: int, busy: set[str], at: da
     One per address, and none for an address already in flight (`busy`), keeps each
     user's messages in order while different users are sent to concurrently.
     """
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         "SELECT id, user_id, address, priority, payload, attempts FROM outbox "
         "WHERE channel = ? AND status = 'queued' AND (not_before IS NULL OR not_before <= ?) "
         "ORDER BY priority, id LIMIT ?",
         (channel, iso(at), max(limit * 4, 32)),
-    ) as cur:
-        rows = await cur.fetchall()
+    )
     picked: list[OutboxRow] = []
     blocked = set(busy)
     for r in rows:
@@ -366,10 +364,10 @@ async def requeue_in_flight(conn: Conn, at: datetime) -> int:
 
 
 async def next_due_at(conn: Conn, channel: str) -> str | None:
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         "SELECT MIN(not_before) FROM outbox WHERE channel = ? AND status = 'queued'", (channel,)
-    ) as cur:
-        row = await cur.fetchone()
+    )
+    row = rows[0] if rows else None
     return row[0] if row else None
 
 
@@ -379,8 +377,8 @@ async def outbox_counts(conn: Conn, channel: str | None = None) -> dict[str, int
     if channel:
         sql += " WHERE channel = ?"
         params = (channel,)
-    async with conn.execute(sql + " GROUP BY status", params) as cur:
-        return {r[0]: r[1] for r in await cur.fetchall()}
+    rows = await conn.execute_fetchall(sql + " GROUP BY status", params)
+    return {r[0]: r[1] for r in rows}
 
 
 # -- consent, escalations and the learner's own data --------------------------
@@ -405,12 +403,12 @@ async def forget_progress(conn: Conn, user_id: int) -> None:
 async def add_escalation(
     conn: Conn, user: User, severity: str, reason: str, excerpt: str | None, at: datetime
 ) -> int:
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         "INSERT INTO escalations (user_id, actor, severity, reason, excerpt, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (user.id, user.pseudonym, severity, reason, excerpt, iso(at)),
-    ) as cur:
-        row = await cur.fetchone()
+    )
+    row = rows[0] if rows else None
     return int(row[0])
 
 
@@ -420,17 +418,17 @@ async def list_escalations(conn: Conn, status: str | None = "open") -> list[dict
     if status:
         sql += " WHERE status = ?"
         params = (status,)
-    async with conn.execute(sql + " ORDER BY id", params) as cur:
-        return [dict(r) for r in await cur.fetchall()]
+    rows = await conn.execute_fetchall(sql + " ORDER BY id", params)
+    return [dict(r) for r in rows]
 
 
 async def get_escalation(conn: Conn, escalation_id: int) -> dict[str, Any] | None:
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         "SELECT e.*, u.channel AS channel, u.address AS address, u.language AS language "
         "FROM escalations e LEFT JOIN users u ON u.id = e.user_id WHERE e.id = ?",
         (escalation_id,),
-    ) as cur:
-        row = await cur.fetchone()
+    )
+    row = rows[0] if rows else None
     return dict(row) if row else None
 
 
