@@ -60,8 +60,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"no user {args.user}")
                 return 1
             await repo.set_consent(conn, user.id, "guardian_given", utcnow())
-            await repo.add_events(
+            await repo.in_thread(
                 conn,
+                repo.add_events,
                 user,
                 [repo.Event("consent", data={"value": "guardian_given", "by": "facilitator"})],
                 utcnow(),

@@ -51,7 +51,7 @@ class RecordingTransport:
 
 async def enqueue(app: App, *messages: Outbound) -> None:
     async with app.db.transaction() as conn:
-        await repo.enqueue(conn, list(messages), utcnow())
+        await repo.in_thread(conn, repo.enqueue, list(messages), utcnow())
 
 
 def msg(address: str, text: str, priority: int = REPLY, user_id: int | None = None) -> Outbound:

@@ -211,7 +211,7 @@ def confirm_delete(turn: Turn) -> None:
 
 async def erase(turn: Turn) -> None:
     turn.events.append(repo.Event("data_erased"))
-    await repo.add_events(turn.conn, turn.user, turn.events, turn.now)
+    await repo.in_thread(turn.conn, repo.add_events, turn.user, turn.events, turn.now)
     turn.events.clear()
     await repo.erase_user(turn.conn, turn.user.id)
     turn.erased = True

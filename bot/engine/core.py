@@ -89,36 +89,46 @@ class Engine:
 
     async def _handle_in_transaction(self, inbound: Inbound) -> list[Outbound] | None:
         now = inbound.received_at
-        async with self.db.transaction() as conn:
-            if inbound.external_id is not None and not await repo.mark_inbound_seen(
-                conn, inbound.channel, inbound.external_id, now
-            ):
-                return None
-            user, created = await repo.touch_user(
-                conn, inbound.channel, inbound.address, inbound.name, negotiate(inbound.language_code), now
-            )
-            turn = Turn(
+        async with self.db.exclusive() as conn:
+            # Two thread hops carry the fixed part of every message: open (BEGIN, dedup,
+            # sender, state) and close (state, events, replies, COMMIT).
+            opened = await repo.in_thread(
                 conn,
-                user,
-                await repo.get_state(conn, user.id),
-                self.content,
-                self.catalogs,
+                repo.open_turn,
+                inbound.channel,
+                inbound.address,
+                inbound.external_id,
+                inbound.name,
+                negotiate(inbound.language_code),
                 now,
-                self.timezone,
-                self.safeguarding,
             )
-            if created:
-                turn.event("user_created", hint=user.language_hint)
-            turn.event("message_in", kind="tap" if inbound.payload else "text")
-            await self._dispatch(turn, inbound)
-            if not turn.out:  # never leave a learner in silence
-                await self._reprompt(turn, turn._("Sorry, I did not understand that."))
-            if not turn.erased:
-                await repo.save_state(conn, user.id, turn.state, now)
+            if opened is None:
+                return None
+            user, created, state = opened
+            try:
+                turn = Turn(
+                    conn, user, state, self.content, self.catalogs, now, self.timezone, self.safeguarding
+                )
+                if created:
+                    turn.event("user_created", hint=user.language_hint)
+                turn.event("message_in", kind="tap" if inbound.payload else "text")
+                await self._dispatch(turn, inbound)
+                if not turn.out:  # never leave a learner in silence
+                    await self._reprompt(turn, turn._("Sorry, I did not understand that."))
                 # Learners who declined (or await a guardian) leave no analytics trail.
-                if turn.user.consent not in ("declined", "guardian_pending"):
-                    await repo.add_events(conn, turn.user, turn.events, now)
-            await repo.enqueue(conn, turn.out, now)
+                keep_events = not turn.erased and turn.user.consent not in ("declined", "guardian_pending")
+                await repo.in_thread(
+                    conn,
+                    repo.close_turn,
+                    turn.user,
+                    None if turn.erased else turn.state,
+                    turn.events if keep_events else [],
+                    turn.out,
+                    now,
+                )
+            except BaseException:
+                await repo.in_thread(conn, repo.rollback)
+                raise
             return turn.out
 
     async def _apologise(self, inbound: Inbound) -> list[Outbound]:
@@ -135,7 +145,7 @@ class Engine:
                 language=lang,
                 user_id=user.id if user else None,
             )
-            await repo.enqueue(conn, [reply], utcnow())
+            await repo.in_thread(conn, repo.enqueue, [reply], utcnow())
         return [reply]
 
     # -- routing --------------------------------------------------------------

@@ -81,6 +81,12 @@ class Database:
         return applied
 
     @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The write lock alone, for callers that BEGIN and COMMIT themselves (the engine)."""
+        async with self._write:
+            yield self.conn
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction; commits on success, rolls back on any error."""
         async with self._write:

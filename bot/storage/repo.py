@@ -9,15 +9,30 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from bot.engine.messages import Outbound
 
+T = TypeVar("T")
+
 Conn = aiosqlite.Connection
+Raw = sqlite3.Connection
+
+
+async def in_thread(conn: Conn, fn: Callable[..., T], *args: Any) -> T:
+    """Run a synchronous function on the raw connection in aiosqlite's own thread.
+
+    The hot path of a message makes several statements; running them as one call
+    is one thread hop instead of one per statement. This leans on aiosqlite's
+    `_execute`/`_conn`, which have been stable for years; it is used only here.
+    """
+    return await conn._execute(fn, conn._conn, *args)
 
 
 def iso(at: datetime) -> str:
@@ -76,14 +91,14 @@ def _user(row: Any) -> User:
     )
 
 
-async def mark_inbound_seen(conn: Conn, channel: str, external_id: str, at: datetime) -> bool:
+def mark_inbound_seen(conn: Raw, channel: str, external_id: str, at: datetime) -> bool:
     """True the first time (channel, external id) is seen; False for a retry.
 
     Only a hash of the id is kept: whatever a channel uses as an id, it never
     becomes a second copy of something personal.
     """
     digest = hashlib.blake2b(external_id.encode(), digest_size=12).hexdigest()
-    cur = await conn.execute(
+    cur = conn.execute(
         "INSERT OR IGNORE INTO inbound_seen (channel, external_id, seen_at) VALUES (?, ?, ?)",
         (channel, digest, iso(at)),
     )
@@ -104,25 +119,24 @@ async def get_user(conn: Conn, user_id: int) -> User | None:
     return _user(row) if row else None
 
 
-async def touch_user(
-    conn: Conn, channel: str, address: str, name: str | None, language_hint: str, at: datetime
+def touch_user(
+    conn: Raw, channel: str, address: str, name: str | None, language_hint: str, at: datetime
 ) -> tuple[User, bool]:
     """Find or create the sender and record when they last wrote. Returns (user, created)."""
-    rows = await conn.execute_fetchall(
+    rows = conn.execute(
         "UPDATE users SET last_inbound_at = ?, display_name = COALESCE(display_name, ?) "
         f"WHERE channel = ? AND address = ? RETURNING {_USER_COLS}",
         (iso(at), name, channel, address),
-    )
+    ).fetchall()
     row = rows[0] if rows else None
     if row:
         return _user(row), False
-    rows = await conn.execute_fetchall(
+    rows = conn.execute(
         "INSERT INTO users (channel, address, pseudonym, display_name, language_hint, created_at, "
         f"last_inbound_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_USER_COLS}",
         (channel, address, "u_" + secrets.token_hex(6), name, language_hint, iso(at), iso(at)),
-    )
-    row = rows[0] if rows else None
-    return _user(row), True
+    ).fetchall()
+    return _user(rows[0]), True
 
 
 async def set_language(conn: Conn, user_id: int, language: str) -> None:
@@ -159,18 +173,18 @@ class DialogState:
             self.data = {}
 
 
-async def get_state(conn: Conn, user_id: int) -> DialogState:
-    rows = await conn.execute_fetchall(
+def get_state(conn: Raw, user_id: int) -> DialogState:
+    rows = conn.execute(
         "SELECT dialog_id, step_id, prompt_seq, data FROM dialog_state WHERE user_id = ?", (user_id,)
-    )
+    ).fetchall()
     row = rows[0] if rows else None
     if not row:
         return DialogState()
     return DialogState(row["dialog_id"], row["step_id"], row["prompt_seq"], json.loads(row["data"]))
 
 
-async def save_state(conn: Conn, user_id: int, state: DialogState, at: datetime) -> None:
-    await conn.execute(
+def save_state(conn: Raw, user_id: int, state: DialogState, at: datetime) -> None:
+    conn.execute(
         "INSERT INTO dialog_state (user_id, dialog_id, step_id, prompt_seq, data, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET dialog_id = excluded.dialog_id, "
         "step_id = excluded.step_id, prompt_seq = excluded.prompt_seq, data = excluded.data, "
@@ -237,10 +251,10 @@ class Event:
     data: dict[str, Any] | None = None
 
 
-async def add_events(conn: Conn, user: User, events: list[Event], at: datetime) -> None:
+def add_events(conn: Raw, user: User, events: list[Event], at: datetime) -> None:
     if not events:
         return
-    await conn.executemany(
+    conn.executemany(
         "INSERT INTO events (at, actor, type, channel, language, dialog_id, step_id, data) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -271,10 +285,10 @@ async def add_reflection(
 # -- outbox -------------------------------------------------------------------
 
 
-async def enqueue(conn: Conn, messages: list[Outbound], at: datetime) -> None:
+def enqueue(conn: Raw, messages: list[Outbound], at: datetime) -> None:
     if not messages:
         return
-    await conn.executemany(
+    conn.executemany(
         "INSERT INTO outbox (user_id, channel, address, priority, payload, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(m.user_id, m.channel, m.address, m.priority, m.to_json(), iso(at), iso(at)) for m in messages],
@@ -481,3 +495,47 @@ async def pseudonymise_inactive(conn: Conn, before: datetime) -> int:
             "UPDATE users SET address = 'retired:' || pseudonym, display_name = NULL WHERE id = ?", (user_id,)
         )
     return len(ids)
+
+
+# -- one message, in two thread hops ------------------------------------------
+
+
+def open_turn(
+    conn: Raw, channel: str, address: str, external_id: str | None, name: str | None, hint: str, at: datetime
+) -> tuple[User, bool, DialogState] | None:
+    """BEGIN, drop a retry, find the sender, read their state. None (rolled back) for a retry."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if external_id is not None and not mark_inbound_seen(conn, channel, external_id, at):
+            conn.execute("ROLLBACK")
+            return None
+        user, created = touch_user(conn, channel, address, name, hint, at)
+        return user, created, get_state(conn, user.id)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def close_turn(
+    conn: Raw,
+    user: User,
+    state: DialogState | None,
+    events: list[Event],
+    messages: list[Outbound],
+    at: datetime,
+) -> None:
+    """Write the state, the events and the replies, and COMMIT: all of it or nothing."""
+    try:
+        if state is not None:
+            save_state(conn, user.id, state, at)
+        add_events(conn, user, events, at)
+        enqueue(conn, messages, at)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def rollback(conn: Raw) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
