@@ -7,6 +7,7 @@ disclosure while "I want to kill myself" is.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -76,8 +77,15 @@ class Safeguarding:
         return said
 
     @staticmethod
-    def _has(said: str, phrases: tuple[str, ...]) -> bool:
-        return any(f" {p} " in said for p in phrases)
+    @functools.cache
+    def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+        # One alternation per list: every message is checked, so this is on the hot path.
+        if not phrases:
+            return re.compile(r"(?!x)x")
+        return re.compile("(?<= )(?:" + "|".join(re.escape(p) for p in phrases) + ")(?= )")
+
+    def _has(self, said: str, phrases: tuple[str, ...]) -> bool:
+        return self._pattern(phrases).search(said) is not None
 
     def assess(self, text: str | None) -> Severity | None:
         if not text:
