@@ -44,6 +44,10 @@ class ChannelRuntime:
 def configured_channels(settings: Settings, app: App) -> list[ChannelRuntime]:
     """Each channel whose settings are present. Adapters are imported only when used."""
     channels: list[ChannelRuntime] = []
+    if settings.telegram_bot_token:
+        from bot.channels.telegram import TelegramChannel
+
+        channels.append(TelegramChannel.create(settings, app.engine).runtime())
     return channels
 
 

@@ -1,0 +1,205 @@
+"""A fake Telegram Bot API on loopback, for tests and benchmarks.
+
+It speaks just enough of the real protocol for python-telegram-bot's HTTP stack:
+form-encoded parameters (nested ones as JSON strings), `{"ok": ..., "result": ...}`
+answers, long-polled getUpdates, and scripted errors (403, 429 with retry_after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BOT_USER = {
+    "id": 999,
+    "is_bot": True,
+    "first_name": "Club Speak",
+    "username": "ClubSpeakBot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float
+
+
+@dataclass
+class FakeBotAPI:
+    token: str = "123456:TEST-TOKEN"
+    calls: list[Call] = field(default_factory=list)
+    updates: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    # method -> list of error answers to give before behaving (e.g. {"sendMessage": [(429, 1)]})
+    errors: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
+    forbidden_chats: set[int] = field(default_factory=set)
+    url: str = ""
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
+
+    # -- what tests do ------------------------------------------------------------
+
+    def push_text(self, chat_id: int, text: str, language_code: str | None = "en") -> int:
+        update_id = next(self._update_ids)
+        user = {"id": chat_id, "is_bot": False, "first_name": f"User{chat_id}"}
+        if language_code:
+            user["language_code"] = language_code
+        self.updates.put_nowait(
+            {
+                "update_id": update_id,
+                "message": {
+                    "message_id": next(self._ids),
+                    "date": int(time.time()),
+                    "text": text,
+                    "chat": {"id": chat_id, "type": "private"},
+                    "from": user,
+                    **(
+                        {"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}
+                        if text.startswith("/")
+                        else {}
+                    ),
+                },
+            }
+        )
+        return update_id
+
+    def push_tap(self, chat_id: int, data: str, update_id: int | None = None) -> int:
+        update_id = update_id or next(self._update_ids)
+        self.updates.put_nowait(self.tap_update(chat_id, data, update_id))
+        return update_id
+
+    def tap_update(self, chat_id: int, data: str, update_id: int | None = None) -> dict[str, Any]:
+        user = {"id": chat_id, "is_bot": False, "first_name": f"User{chat_id}"}
+        return {
+            "update_id": update_id or next(self._update_ids),
+            "callback_query": {
+                "id": str(next(self._ids)),
+                "from": user,
+                "chat_instance": "ci",
+                "data": data,
+                "message": {
+                    "message_id": next(self._ids),
+                    "date": int(time.time()),
+                    "text": "…",
+                    "chat": {"id": chat_id, "type": "private"},
+                    "from": BOT_USER,
+                },
+            },
+        }
+
+    def sent(self, chat_id: int | None = None) -> list[Call]:
+        return [
+            c
+            for c in self.calls
+            if c.method in ("sendMessage", "sendPhoto")
+            and (chat_id is None or int(c.params["chat_id"]) == chat_id)
+        ]
+
+    def last_keyboard(self, chat_id: int) -> list[tuple[str, str]]:
+        """The buttons of the newest message to this chat ([] if it has none)."""
+        sent = self.sent(chat_id)
+        markup = sent[-1].params.get("reply_markup") if sent else None
+        if not markup:
+            return []
+        rows = json.loads(markup)["inline_keyboard"]
+        return [(b["text"], b["callback_data"]) for row in rows for b in row]
+
+    # -- the server ---------------------------------------------------------------
+
+    async def _method(self, request: Request) -> JSONResponse:
+        token, method = request.path_params["token"], request.path_params["method"]
+        if token != self.token:
+            return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
+        if request.headers.get("content-type", "").startswith("application/json"):
+            params = await request.json()
+        else:
+            params = dict(await request.form())
+        self.calls.append(Call(method, params, time.monotonic()))
+        scripted = self.errors.get(method)
+        if scripted:
+            code, retry_after = scripted.pop(0)
+            body: dict[str, Any] = {"ok": False, "error_code": code, "description": f"Error {code}"}
+            if code == 429:
+                body["description"] = f"Too Many Requests: retry after {retry_after}"
+                body["parameters"] = {"retry_after": retry_after}
+            if code == 403:
+                body["description"] = "Forbidden: bot was blocked by the user"
+            return JSONResponse(body, status_code=code)
+        if method in ("sendMessage", "sendPhoto") and int(params.get("chat_id", 0)) in self.forbidden_chats:
+            return JSONResponse(
+                {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, 403
+            )
+        return JSONResponse({"ok": True, "result": await self._result(method, params)})
+
+    async def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return BOT_USER
+        if method == "getUpdates":
+            timeout = float(params.get("timeout", 0) or 0)
+            offset = int(params.get("offset", 0) or 0)
+            batch = []
+            with contextlib.suppress(asyncio.TimeoutError):
+                batch.append(await asyncio.wait_for(self.updates.get(), timeout=max(timeout, 0.05)))
+            while not self.updates.empty():
+                batch.append(self.updates.get_nowait())
+            return [u for u in batch if u["update_id"] >= offset]
+        if method in ("sendMessage", "sendPhoto"):
+            return {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "from": BOT_USER,
+                "text": params.get("text") or params.get("caption") or "",
+            }
+        if method == "editMessageReplyMarkup":
+            return True
+        return True  # setWebhook, deleteWebhook, setMyCommands, answerCallbackQuery, sendChatAction
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/bot{token}/{method}", self._method, methods=["GET", "POST"])])
+
+
+@contextlib.asynccontextmanager
+async def running(fake: FakeBotAPI) -> AsyncIterator[FakeBotAPI]:
+    """Serve the fake on a free loopback port for the duration of the block."""
+    server = uvicorn.Server(
+        uvicorn.Config(fake.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def wait_for(condition, within: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll a condition (sync or async) until it holds; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        result = condition()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")

@@ -1,0 +1,243 @@
+"""Telegram end to end: PTB's real HTTP stack against a fake Bot API on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+import httpx
+import pytest
+
+from bot.app import App
+from bot.channels.telegram import TelegramChannel
+from bot.config import Settings
+from bot.server import build_web, make_senders
+from tests.fake_telegram import FakeBotAPI, running, wait_for
+
+
+@dataclass
+class Bot:
+    app: App
+    fake: FakeBotAPI
+    channel: TelegramChannel
+
+    def tr(self, lang: str, msgid: str, context: str | None = None) -> str:
+        return self.app.engine.catalogs.gettext(lang, msgid, context)
+
+    async def say(self, chat_id: int, text: str, language_code: str | None = "en") -> None:
+        before = len(self.fake.sent(chat_id))
+        self.fake.push_text(chat_id, text, language_code)
+        await wait_for(lambda: len(self.fake.sent(chat_id)) > before and self._settled(chat_id))
+
+    async def tap(self, chat_id: int, label: str) -> None:
+        keyboard = dict(self.fake.last_keyboard(chat_id))
+        assert label in keyboard, f"{label!r} not in {list(keyboard)}"
+        before = len(self.fake.sent(chat_id))
+        self.fake.push_tap(chat_id, keyboard[label])
+        await wait_for(lambda: len(self.fake.sent(chat_id)) > before and self._settled(chat_id))
+
+    def _settled(self, chat_id: int) -> bool:
+        # The turn's replies end with a prompt (buttons) or a plain message; wait one beat for all.
+        return bool(self.fake.sent(chat_id))
+
+    def texts(self, chat_id: int) -> str:
+        return "\n".join(c.params.get("text", "") for c in self.fake.sent(chat_id))
+
+
+async def start_bot(
+    settings: Settings, fake: FakeBotAPI, webhook: bool = False
+) -> tuple[App, TelegramChannel, list]:
+    settings = replace(
+        settings,
+        telegram_bot_token=fake.token,
+        telegram_api_url=fake.url,
+        public_base_url="https://bot.example.org" if webhook else None,
+        telegram_webhook_secret="s3cret" if webhook else None,
+    )
+    app = await App.create(settings)
+    channel = TelegramChannel.create(settings, app.engine)
+    channel.poll_timeout = 0  # short polls: the fake answers at once, and stopping is quick
+    runtime = channel.runtime()
+    senders = make_senders(app, [runtime])
+    tasks = [asyncio.create_task(s.run()) for s in senders.values()]
+    await channel.start()
+    return app, channel, tasks
+
+
+@pytest.fixture
+async def bot(settings: Settings) -> AsyncIterator[Bot]:
+    async with running(FakeBotAPI()) as fake:
+        app, channel, tasks = await start_bot(settings, fake)
+        try:
+            yield Bot(app, fake, channel)
+        finally:
+            await channel.stop()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await app.close()
+
+
+async def onboard(bot: Bot, chat: int, lang: str, code: str | None) -> None:
+    await bot.say(chat, "/start", code)
+    await wait_for(lambda: bot.fake.last_keyboard(chat))
+    names = {"rw": "Ikinyarwanda", "fr": "Français", "en": "English"}
+    await bot.tap(chat, names[lang])
+    await wait_for(lambda: any(b[0] == "18–24" for b in bot.fake.last_keyboard(chat)))
+    await bot.tap(chat, "18–24")
+    await wait_for(lambda: any(b[0] == bot.tr(lang, "I agree") for b in bot.fake.last_keyboard(chat)))
+    await bot.tap(chat, bot.tr(lang, "I agree"))
+    await wait_for(lambda: any(b[0] == bot.tr(lang, "Quizzes") for b in bot.fake.last_keyboard(chat)))
+
+
+async def tap_when_shown(bot: Bot, chat: int, label: str) -> None:
+    await wait_for(lambda: any(b[0] == label for b in bot.fake.last_keyboard(chat)))
+    await bot.tap(chat, label)
+
+
+@pytest.mark.parametrize(("lang", "code"), [("en", "en"), ("fr", "fr"), ("rw", None)])
+async def test_journey_by_taps_then_progress(bot: Bot, lang: str, code: str | None) -> None:
+    chat = {"en": 101, "fr": 102, "rw": 103}[lang]
+    await onboard(bot, chat, lang, code)
+    t = bot.tr
+    # The exercise: three taps, a written answer, and it ends.
+    await tap_when_shown(bot, chat, t(lang, "Exercises"))
+    await tap_when_shown(bot, chat, t(lang, "The shared water point", "water_point/meta/title"))
+    await tap_when_shown(bot, chat, t(lang, "To go first", "water_point/position/choices.first.label"))
+    await tap_when_shown(bot, chat, t(lang, "Children on time", "water_point/interest/choices.school.label"))
+    await tap_when_shown(bot, chat, t(lang, "Goats at dusk", "water_point/options/choices.evening.label"))
+    await wait_for(
+        lambda: (
+            t(
+                lang,
+                "Your turn. Write one sentence Kalisa could say to Mama Keza to open the talk. "
+                "Start with how he feels and what he needs.",
+                "water_point/practice/text",
+            )
+            in bot.texts(chat)
+        )
+    )
+    await bot.say(
+        chat,
+        {
+            "en": "I feel worried, I need water",
+            "fr": "Je me sens inquiet, j'ai besoin d'eau",
+            "rw": "Ndumva mpangayitse, nkeneye amazi",
+        }[lang],
+    )
+    # The quiz, by taps.
+    await tap_when_shown(bot, chat, t(lang, "Quizzes"))
+    await tap_when_shown(bot, chat, t(lang, "Interests or positions?", "interests_positions/meta/title"))
+    await tap_when_shown(bot, chat, t(lang, "A position", "interests_positions/q1/options.position.label"))
+    await tap_when_shown(bot, chat, t(lang, "Why Saturday?", "interests_positions/q2/options.why.label"))
+    await tap_when_shown(bot, chat, t(lang, "Share the time", "interests_positions/q3/options.share.label"))
+    score = t(lang, "Your score: {score} out of {total}.").format(score=3, total=3)
+    await wait_for(lambda: score in bot.texts(chat))
+
+    await bot.say(chat, "/progress", code)
+    heading = t(lang, "Your progress") + "\n"
+
+    def progress_message() -> str | None:
+        return next(
+            (c.params["text"] for c in bot.fake.sent(chat) if c.params["text"].startswith(heading)), None
+        )
+
+    await wait_for(progress_message)
+    progress = progress_message() or ""
+    assert "✅" in progress and "3/3" in progress
+    # Every tap was answered, and its keyboard removed.
+    methods = [c.method for c in bot.fake.calls]
+    assert methods.count("answerCallbackQuery") == methods.count("editMessageReplyMarkup") >= 9
+    assert "sendChatAction" in methods
+    # Commands are registered in the three languages.
+    langs = {c.params.get("language_code") for c in bot.fake.calls if c.method == "setMyCommands"}
+    assert {"en", "fr", "rw", None} <= langs
+
+
+async def test_double_tap_counts_once(bot: Bot) -> None:
+    chat = 201
+    await onboard(bot, chat, "en", "en")
+    await tap_when_shown(bot, chat, "Quizzes")
+    await tap_when_shown(bot, chat, "Interests or positions?")
+    await wait_for(lambda: any(b[0] == "A position" for b in bot.fake.last_keyboard(chat)))
+    data = dict(bot.fake.last_keyboard(chat))["A position"]
+    bot.fake.push_tap(chat, data)
+    bot.fake.push_tap(chat, data)
+    await wait_for(lambda: "earlier message" in bot.texts(chat))
+    async with bot.app.db.conn.execute("SELECT COUNT(*) FROM events WHERE type = 'quiz_answer'") as cur:
+        assert (await cur.fetchone())[0] == 1
+
+
+async def test_blocked_bot_marks_the_user_unreachable(bot: Bot) -> None:
+    chat = 301
+    await onboard(bot, chat, "en", "en")
+    bot.fake.forbidden_chats.add(chat)
+    bot.fake.push_text(chat, "menu")
+
+    async def unreachable() -> bool:
+        async with bot.app.db.conn.execute(
+            "SELECT unreachable FROM users WHERE address = ?", (str(chat),)
+        ) as cur:
+            return (await cur.fetchone())[0] == 1
+
+    await wait_for(unreachable)
+
+
+async def test_429_retry_after_delivers_exactly_once(bot: Bot) -> None:
+    chat = 401
+    await onboard(bot, chat, "en", "en")
+    bot.fake.errors["sendMessage"] = [(429, 1)]
+    before = len([c for c in bot.fake.sent(chat)])
+    bot.fake.push_text(chat, "/help")
+    await wait_for(
+        lambda: "Would you like a person from our team to contact you?" in bot.texts(chat), timeout=20
+    )
+    texts = [c.params["text"] for c in bot.fake.sent(chat)[before:]]
+    # The first attempt was refused (429) and is recorded by the fake; the message then arrived once.
+    assert texts.count(texts[0]) == 2 and len(set(texts)) == len(texts) - 1
+    async with bot.app.db.conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status") as cur:
+        assert dict(await cur.fetchall()).get("sent", 0) > 0
+
+
+async def test_webhook_route_checks_the_secret(settings: Settings) -> None:
+    async with running(FakeBotAPI()) as fake:
+        app, channel, tasks = await start_bot(settings, fake, webhook=True)
+        try:
+            assert any(
+                c.method == "setWebhook"
+                and c.params.get("secret_token") == "s3cret"
+                and c.params.get("url") == "https://bot.example.org/telegram/webhook"
+                for c in fake.calls
+            )
+            web = build_web(app, [channel.runtime()])
+            update = {
+                "update_id": 7,
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "text": "hello",
+                    "chat": {"id": 55, "type": "private"},
+                    "from": {"id": 55, "is_bot": False, "first_name": "A"},
+                },
+            }
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=web), base_url="http://t"
+            ) as client:
+                url = "/telegram/webhook"
+                assert (await client.post(url, json=update)).status_code == 403
+                bad = {"X-Telegram-Bot-Api-Secret-Token": "nope"}
+                assert (await client.post(url, json=update, headers=bad)).status_code == 403
+                good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+                assert (await client.post(url, content=b"{not json", headers=good)).status_code == 400
+                async with app.db.conn.execute("SELECT COUNT(*) FROM users") as cur:
+                    assert (await cur.fetchone())[0] == 0  # nothing processed so far
+                assert (await client.post(url, content=json.dumps(update), headers=good)).status_code == 200
+            await wait_for(lambda: fake.sent(55))
+        finally:
+            await channel.stop()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await app.close()
