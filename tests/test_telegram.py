@@ -192,7 +192,7 @@ async def test_429_retry_after_delivers_exactly_once(bot: Bot) -> None:
     before = len([c for c in bot.fake.sent(chat)])
     bot.fake.push_text(chat, "/help")
     await wait_for(
-        lambda: "Would you like a person from our team to contact you?" in bot.texts(chat), timeout=20
+        lambda: "Would you like a person from our team to contact you?" in bot.texts(chat), within=20
     )
     texts = [c.params["text"] for c in bot.fake.sent(chat)[before:]]
     # The first attempt was refused (429) and is recorded by the fake; the message then arrived once.
