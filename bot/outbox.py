@@ -23,6 +23,10 @@ from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 
+# How many of one user's due messages a delivery task takes at once. A turn's replies
+# (feedback, then the next question) go out back to back without a claim in between.
+PER_ADDRESS = 4
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -94,6 +98,9 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._in_flight: dict[int, str] = {}  # outbox id -> address
         self._tasks: set[asyncio.Task[None]] = set()
+        # Sent messages whose 'sent' mark waits for the next claim, which writes them in
+        # the same thread hop. A crash in between re-sends them once; it never loses one.
+        self._sent: list[tuple[int, str | None, datetime]] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -112,72 +119,99 @@ class OutboxSender:
         try:
             while True:
                 self._wake.clear()
-                claimed = await self._claim()
+                claimed, next_due = await self._claim()
                 if claimed:
                     continue
-                await self._idle()
+                await self._idle(next_due)
         finally:
             for task in list(self._tasks):
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._sent:
+                with contextlib.suppress(Exception):
+                    async with self.db.exclusive() as conn:
+                        await repo.in_thread(conn, repo.mark_sent, self._sent)
 
     async def run_once(self) -> int:
         """Send everything due now, and wait for it; used by the console and tests."""
         sent = 0
         while True:
-            claimed = await self._claim()
+            claimed, _ = await self._claim()
             if not claimed and not self._tasks:
                 return sent
             sent += claimed
             if self._tasks:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
-    async def _idle(self) -> None:
+    async def _idle(self, next_due: str | None) -> None:
         timeout = 30.0
-        async with self.db.transaction() as conn:
-            due = await repo.next_due_at(conn, self.channel)
-        if due:
-            timeout = max(0.05, min(timeout, (datetime.fromisoformat(due) - self.clock()).total_seconds()))
+        if next_due:
+            wait = (datetime.fromisoformat(next_due) - self.clock()).total_seconds()
+            timeout = max(0.05, min(timeout, wait))
         waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
         waiters += list(self._tasks)
         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waiters[0].cancel()
 
-    async def _claim(self) -> int:
+    async def _claim(self) -> tuple[int, str | None]:
+        """Start a delivery task per user with due messages; returns (messages, next due time)."""
         room = self.max_in_flight - len(self._in_flight)
-        if room <= 0:
-            return 0
-        async with self.db.transaction() as conn:
-            rows = await repo.claim_due(conn, self.channel, room, set(self._in_flight.values()), self.clock())
-        for row in rows:
-            self._in_flight[row.id] = row.message.address
-            task = asyncio.create_task(self._deliver(row))
+        if room <= 0 and not self._sent:
+            return 0, None
+        sent, self._sent = self._sent, []
+        async with self.db.exclusive() as conn:
+            claim = await repo.in_thread(
+                conn,
+                repo.claim_due,
+                self.channel,
+                max(room, 0),
+                PER_ADDRESS,
+                set(self._in_flight.values()),
+                self.clock(),
+                sent,
+            )
+        for batch in claim.batches:
+            key = batch[0].id
+            self._in_flight[key] = batch[0].message.address
+            task = asyncio.create_task(self._deliver(key, batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(rows)
+        return sum(len(b) for b in claim.batches), claim.next_due
 
-    async def _deliver(self, row: repo.OutboxRow) -> None:
+    async def _deliver(self, key: int, batch: list[repo.OutboxRow]) -> None:
+        """Send one user's messages in order; once one is not sent, put the rest back."""
         try:
-            if self.rate:
-                await self.rate.acquire()
-            try:
-                result = await self.transport.send(row.message)
-            except Exception as exc:  # a transport should not raise; if it does, retry
-                log.exception("%s transport raised", self.channel)
-                result = Delivery("retry", error=f"{type(exc).__name__}: {exc}")
-            await self._record(row, result)
+            for n, row in enumerate(batch):
+                if self.rate:
+                    await self.rate.acquire()
+                try:
+                    result = await self.transport.send(row.message)
+                except Exception as exc:  # a transport should not raise; if it does, retry
+                    log.exception("%s transport raised", self.channel)
+                    result = Delivery("retry", error=f"{type(exc).__name__}: {exc}")
+                await self._record(row, result)
+                if result.status != "sent":
+                    # Later messages would overtake this one (or go to a user who is gone).
+                    await self._release(batch[n + 1 :])
+                    break
         finally:
-            self._in_flight.pop(row.id, None)
+            self._in_flight.pop(key, None)
             self._wake.set()
+
+    async def _release(self, rows: list[repo.OutboxRow]) -> None:
+        if rows:
+            async with self.db.transaction() as conn:
+                await repo.release(conn, [r.id for r in rows], self.clock())
 
     async def _record(self, row: repo.OutboxRow, result: Delivery) -> None:
         now = self.clock()
         who = log_id(self.channel, row.message.address)
+        if result.status == "sent":  # the common case: written with the next claim
+            self._sent.append((row.id, result.external_id, now))
+            return
         async with self.db.transaction() as conn:
-            if result.status == "sent":
-                await repo.mark_sent(conn, row.id, result.external_id, now)
-            elif result.status == "held":
+            if result.status == "held":
                 await repo.mark_held(conn, row.id, result.error or "held", now)
             elif result.status == "unreachable":
                 log.info("%s is unreachable: %s", who, result.error)

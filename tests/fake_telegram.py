@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float
+    ok: bool = True  # False when the fake answered with a scripted error
 
 
 @dataclass
@@ -49,6 +50,8 @@ class FakeBotAPI:
     errors: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
     forbidden_chats: set[int] = field(default_factory=set)
     url: str = ""
+    # Called with each accepted sendMessage/sendPhoto (benchmarks time replies with it).
+    on_send: Callable[[Call], None] | None = None
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
 
@@ -102,11 +105,13 @@ class FakeBotAPI:
             },
         }
 
-    def sent(self, chat_id: int | None = None) -> list[Call]:
+    def sent(self, chat_id: int | None = None, *, refused: bool = False) -> list[Call]:
+        """Messages the fake accepted (or, with refused=True, answered with an error)."""
         return [
             c
             for c in self.calls
             if c.method in ("sendMessage", "sendPhoto")
+            and c.ok is not refused
             and (chat_id is None or int(c.params["chat_id"]) == chat_id)
         ]
 
@@ -129,10 +134,12 @@ class FakeBotAPI:
             params = await request.json()
         else:
             params = dict(await request.form())
-        self.calls.append(Call(method, params, time.monotonic()))
+        call = Call(method, params, time.monotonic())
+        self.calls.append(call)
         scripted = self.errors.get(method)
         if scripted:
             code, retry_after = scripted.pop(0)
+            call.ok = False
             body: dict[str, Any] = {"ok": False, "error_code": code, "description": f"Error {code}"}
             if code == 429:
                 body["description"] = f"Too Many Requests: retry after {retry_after}"
@@ -141,10 +148,14 @@ class FakeBotAPI:
                 body["description"] = "Forbidden: bot was blocked by the user"
             return JSONResponse(body, status_code=code)
         if method in ("sendMessage", "sendPhoto") and int(params.get("chat_id", 0)) in self.forbidden_chats:
+            call.ok = False
             return JSONResponse(
                 {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, 403
             )
-        return JSONResponse({"ok": True, "result": await self._result(method, params)})
+        result = await self._result(method, params)
+        if self.on_send is not None and method in ("sendMessage", "sendPhoto"):
+            self.on_send(call)
+        return JSONResponse({"ok": True, "result": result})
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -77,6 +78,21 @@ async def test_replies_go_before_bulk_and_each_user_in_order(app: App) -> None:
     assert [m.text for m in transport.sent] == ["reply-a1", "reply-a2", "reply-c", "bulk-a", "bulk-b"]
 
 
+async def test_a_message_waiting_for_retry_holds_back_that_user_only(app: App) -> None:
+    await enqueue(app, msg("a", "question"), msg("a", "feedback"), msg("b", "other user"))
+    transport = RecordingTransport({"question": [Delivery("retry", error="429", retry_after=0.3)]})
+    sender = OutboxSender(app.db, transport)
+    await sender.run_once()
+    # "feedback" must not overtake "question"; the other user is not held up.
+    assert [m.text for m in transport.sent] == ["other user"]
+    assert (await statuses(app))["feedback"] == "queued"
+    await asyncio.sleep(0.35)
+    await sender.run_once()
+    assert [m.text for m in transport.sent] == ["other user", "question", "feedback"]
+    async with app.db.conn.execute("SELECT attempts FROM outbox ORDER BY id") as cur:
+        assert [r[0] for r in await cur.fetchall()] == [2, 1, 1]  # a held-back message used no attempt
+
+
 async def test_retry_after_is_honoured_and_sent_exactly_once(app: App) -> None:
     await enqueue(app, msg("a", "hello"))
     transport = RecordingTransport({"hello": [Delivery("retry", error="429", retry_after=0)]})
@@ -108,9 +124,9 @@ async def test_permanent_failure_and_unreachable_user(app: App) -> None:
 
 async def test_crash_leftovers_are_sent_after_restart(app: App) -> None:
     await enqueue(app, msg("a", "in flight when we died"))
-    async with app.db.transaction() as conn:
-        claimed = await repo.claim_due(conn, "console", 10, set(), utcnow())
-    assert len(claimed) == 1  # now 'sending', and the process "dies"
+    async with app.db.exclusive() as conn:
+        claim = await repo.in_thread(conn, repo.claim_due, "console", 10, 4, set(), utcnow())
+    assert [len(b) for b in claim.batches] == [1]  # now 'sending', and the process "dies"
     transport = RecordingTransport()
     sender = OutboxSender(app.db, transport)
     assert await sender.recover() == 1

@@ -8,10 +8,12 @@ survives a restart.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from starlette.requests import Request
@@ -115,6 +117,10 @@ class TelegramChannel:
     application: Application
     webhook: bool
     poll_timeout: int = 10  # seconds a getUpdates long poll may wait; stopping waits for it too
+    # "typing…" only when a reply is slow to come: a fast reply makes it a wasted call.
+    typing_after: float = 0.5
+    _awaiting: dict[str, float] = field(default_factory=dict)  # chat -> when its message came
+    _typing_tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     channel = CHANNEL
 
@@ -137,15 +143,28 @@ class TelegramChannel:
         inbound = inbound_from(update)
         if inbound is None:
             return
-        bot = self.application.bot
         query = update.callback_query
         if query is not None:
             await _quietly(query.answer())
             # The keyboard goes once tapped, so a second tap rarely happens; when it
             # does, the engine recognises the old prompt and does not count it.
             await _quietly(query.edit_message_reply_markup(reply_markup=None))
-        await _quietly(bot.send_chat_action(int(inbound.address), ChatAction.TYPING))
+        arrived = time.monotonic()
+        self._awaiting[inbound.address] = arrived
+        typing = asyncio.create_task(self._typing(inbound.address, arrived))
+        self._typing_tasks.add(typing)  # held, or the loop may collect it mid-sleep
+        typing.add_done_callback(self._typing_tasks.discard)
         await self.engine.handle(inbound)
+
+    async def _typing(self, chat: str, arrived: float) -> None:
+        """Show "typing…" if nothing has been sent to the chat since its message came."""
+        try:
+            await asyncio.sleep(self.typing_after)
+            if self._awaiting.get(chat) == arrived:
+                await _quietly(self.application.bot.send_chat_action(int(chat), ChatAction.TYPING))
+        finally:
+            if self._awaiting.get(chat) == arrived:
+                del self._awaiting[chat]
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # One bad update never blocks the others: log it (without content) and go on.
@@ -189,6 +208,8 @@ class TelegramChannel:
         log.info("telegram: running by %s", "webhook" if self.webhook else "polling")
 
     async def stop(self) -> None:
+        for task in list(self._typing_tasks):
+            task.cancel()
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
@@ -238,6 +259,7 @@ class TelegramChannel:
             return Delivery("retry", error=f"{type(exc).__name__}: {exc.message}")
         except TelegramError as exc:
             return Delivery("failed", error=f"{type(exc).__name__}: {exc.message}")
+        self._awaiting.pop(message.address, None)
         log.debug("sent to %s", log_id(CHANNEL, message.address))
         return Delivery.sent(str(sent.message_id))
 

@@ -6,7 +6,7 @@ same transaction as the state change, so a crash loses the whole step or nothing
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,9 @@ from bot.engine.messages import REPLY, Choice, Outbound
 from bot.i18n import Catalogs
 from bot.safeguarding import Safeguarding
 from bot.storage.repo import DialogState, Event, User
+
+# The longest text every channel takes in one message (WhatsApp's 1,600 characters).
+MERGE_LIMIT = 1600
 
 
 @dataclass
@@ -68,6 +71,20 @@ class Turn:
         image: str | None = None,
         attachment: tuple[str, str] | None = None,
     ) -> None:
+        previous = self.out[-1] if self.out else None
+        if (
+            previous is not None
+            and not (previous.choices or previous.image or previous.attachment or previous.key)
+            and not image
+            and len(previous.text) + 2 + len(text) <= MERGE_LIMIT
+        ):
+            # Text that only leads into the next message travels with it: one
+            # notification and one paid WhatsApp message instead of several. An author
+            # who wants a separate bubble gives the say step `pause: true`.
+            self.out[-1] = replace(
+                previous, text=f"{previous.text}\n\n{text}", choices=choices, attachment=attachment
+            )
+            return
         self.out.append(
             Outbound(
                 channel=self.user.channel,

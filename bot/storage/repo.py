@@ -302,49 +302,87 @@ class OutboxRow:
     attempts: int
 
 
-async def claim_due(conn: Conn, channel: str, limit: int, busy: set[str], at: datetime) -> list[OutboxRow]:
-    """Take up to `limit` due messages, replies first, at most one per address.
+@dataclass(frozen=True)
+class Claim:
+    """What one claim took: each address's messages in order, and when the next one is due."""
 
-    One per address, and none for an address already in flight (`busy`), keeps each
-    user's messages in order while different users are sent to concurrently.
+    batches: list[list[OutboxRow]]
+    next_due: str | None
+
+
+def claim_due(
+    conn: Raw,
+    channel: str,
+    addresses: int,
+    per_address: int,
+    busy: set[str],
+    at: datetime,
+    sent: list[tuple[int, str | None, datetime]] | None = None,
+) -> Claim:
+    """Mark what was `sent`, then take due messages for up to `addresses` users, up to
+    `per_address` each: one transaction, one thread hop.
+
+    Nothing for an address already in flight (`busy`), and each address's messages
+    in their order, keeps each user's messages in order while different users are
+    sent to concurrently. Replies (priority 0) go before bulk sends.
     """
-    rows = await conn.execute_fetchall(
-        "SELECT id, user_id, address, priority, payload, attempts FROM outbox "
-        "WHERE channel = ? AND status = 'queued' AND (not_before IS NULL OR not_before <= ?) "
-        "ORDER BY priority, id LIMIT ?",
-        (channel, iso(at), max(limit * 4, 32)),
-    )
-    picked: list[OutboxRow] = []
-    blocked = set(busy)
-    for r in rows:
-        if r["address"] in blocked:
-            blocked.add(r["address"])
-            continue
-        blocked.add(r["address"])
-        picked.append(
-            OutboxRow(
-                r["id"],
-                Outbound.from_row(channel, r["address"], r["payload"], r["priority"], r["user_id"]),
-                r["attempts"],
-            )
-        )
-        if len(picked) >= limit:
-            break
-    if picked:
-        await conn.executemany(
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if sent:
+            mark_sent(conn, sent)
+        rows = conn.execute(
+            "SELECT id, user_id, address, priority, payload, attempts, not_before FROM outbox "
+            "WHERE channel = ? AND status = 'queued' ORDER BY priority, id LIMIT ?",
+            (channel, max(addresses * per_address * 2, 64)),
+        ).fetchall()
+        now = iso(at)
+        batches: dict[str, list[OutboxRow]] = {}
+        closed = set(busy)  # addresses that may take no more rows in this claim
+        for r in rows:
+            address = r["address"]
+            if address in closed:
+                continue
+            if r["not_before"] is not None and r["not_before"] > now:
+                closed.add(address)  # waiting to be retried: what follows it waits too
+                continue
+            batch = batches.get(address)
+            if batch and batch[0].message.priority != r["priority"]:
+                closed.add(address)  # a user's bulk sends wait for other users' replies
+                continue
+            if batch is None:
+                if len(batches) >= addresses:
+                    closed.add(address)
+                    continue
+                batch = batches[address] = []
+            message = Outbound.from_row(channel, address, r["payload"], r["priority"], r["user_id"])
+            batch.append(OutboxRow(r["id"], message, r["attempts"]))
+            if len(batch) >= per_address:
+                closed.add(address)
+        picked = [row.id for batch in batches.values() for row in batch]
+        conn.executemany(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?",
-            [(iso(at), p.id) for p in picked],
+            [(iso(at), outbox_id) for outbox_id in picked],
         )
-    return picked
+        next_due = conn.execute(
+            "SELECT MIN(not_before) FROM outbox WHERE channel = ? AND status = 'queued'", (channel,)
+        ).fetchone()[0]
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return Claim(list(batches.values()), next_due)
 
 
-async def mark_sent(conn: Conn, outbox_id: int, external_id: str | None, at: datetime) -> None:
-    # A message to nobody we keep data on (an erased user, an unknown sender) keeps
-    # no address once it is out.
-    await conn.execute(
+def mark_sent(conn: Raw, sent: list[tuple[int, str | None, datetime]]) -> None:
+    """Mark (outbox id, external id, when) rows sent.
+
+    A message to nobody we keep data on (an erased user, an unknown sender) keeps
+    no address once it is out.
+    """
+    conn.executemany(
         "UPDATE outbox SET status = 'sent', external_id = ?, error = NULL, updated_at = ?, "
         "address = CASE WHEN user_id IS NULL THEN '' ELSE address END WHERE id = ?",
-        (external_id, iso(at), outbox_id),
+        [(external_id, iso(at), outbox_id) for outbox_id, external_id, at in sent],
     )
 
 
@@ -369,20 +407,21 @@ async def requeue(conn: Conn, outbox_id: int, not_before: datetime, error: str, 
     )
 
 
+async def release(conn: Conn, outbox_ids: list[int], at: datetime) -> None:
+    """Claimed but not attempted: back to the queue, with the attempt given back."""
+    await conn.executemany(
+        "UPDATE outbox SET status = 'queued', attempts = attempts - 1, updated_at = ? "
+        "WHERE id = ? AND status = 'sending'",
+        [(iso(at), i) for i in outbox_ids],
+    )
+
+
 async def requeue_in_flight(conn: Conn, at: datetime) -> int:
     """After a crash, rows left 'sending' go back to the queue (they may repeat once)."""
     cur = await conn.execute(
         "UPDATE outbox SET status = 'queued', updated_at = ? WHERE status = 'sending'", (iso(at),)
     )
     return cur.rowcount
-
-
-async def next_due_at(conn: Conn, channel: str) -> str | None:
-    rows = await conn.execute_fetchall(
-        "SELECT MIN(not_before) FROM outbox WHERE channel = ? AND status = 'queued'", (channel,)
-    )
-    row = rows[0] if rows else None
-    return row[0] if row else None
 
 
 async def outbox_counts(conn: Conn, channel: str | None = None) -> dict[str, int]:
