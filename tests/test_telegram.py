@@ -245,3 +245,36 @@ async def test_webhook_route_checks_the_secret(settings: Settings) -> None:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await app.close()
+
+
+async def test_an_update_we_cannot_use_does_not_block_the_next(bot: Bot) -> None:
+    # A message with no sender (as in a channel post) and a sticker: neither may stall the queue.
+    bot.fake.updates.put_nowait(
+        {
+            "update_id": 5000,
+            "message": {"message_id": 1, "date": 0, "chat": {"id": 77, "type": "channel"}, "text": "hi"},
+        }
+    )
+    bot.fake.updates.put_nowait(
+        {
+            "update_id": 5001,
+            "message": {
+                "message_id": 2,
+                "date": 0,
+                "chat": {"id": 78, "type": "private"},
+                "from": {"id": 78, "is_bot": False, "first_name": "S"},
+                "sticker": {
+                    "file_id": "x",
+                    "file_unique_id": "y",
+                    "type": "regular",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                },
+            },
+        }
+    )
+    await bot.say(79, "/start")
+    assert bot.fake.last_keyboard(79)  # the language choice reached the next user
+    assert bot.fake.sent(77) == []
