@@ -66,7 +66,10 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_whatsapp_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    twilio_messaging_service_sid: str | None = None
     whatsapp_mps: int = 80
+    # Approved Content templates: what may go out after the 24-hour window, and quick replies.
+    whatsapp_templates_file: Path = PROJECT_ROOT / "config" / "whatsapp_templates.yaml"
     max_inbound_chars: int = 4000
     safeguarding_file: Path = PROJECT_ROOT / "config" / "safeguarding.yaml"
     # CHANNEL:ADDRESS of the people alerted when a learner needs a person, comma-separated.
@@ -104,7 +107,11 @@ class Settings:
             twilio_auth_token=opt("TWILIO_AUTH_TOKEN"),
             twilio_whatsapp_from=opt("TWILIO_WHATSAPP_FROM"),
             twilio_api_url=(env.get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
+            twilio_messaging_service_sid=opt("TWILIO_MESSAGING_SERVICE_SID"),
             whatsapp_mps=_int(env, "WHATSAPP_MPS", 80),
+            whatsapp_templates_file=Path(
+                env.get("WHATSAPP_TEMPLATES_FILE") or PROJECT_ROOT / "config" / "whatsapp_templates.yaml"
+            ),
             max_inbound_chars=_int(env, "MAX_INBOUND_CHARS", 4000),
             safeguarding_file=Path(
                 env.get("SAFEGUARDING_FILE") or PROJECT_ROOT / "config" / "safeguarding.yaml"

@@ -32,7 +32,7 @@ PER_ADDRESS = 4
 class Delivery:
     """What a channel says happened to one message."""
 
-    status: Literal["sent", "retry", "failed", "unreachable", "held"]
+    status: Literal["sent", "retry", "failed", "unreachable", "held", "opted_out"]
     external_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
@@ -213,6 +213,11 @@ class OutboxSender:
         async with self.db.transaction() as conn:
             if result.status == "held":
                 await repo.mark_held(conn, row.id, result.error or "held", now)
+            elif result.status == "opted_out":
+                log.info("%s opted out: %s", who, result.error)
+                if row.message.user_id is not None:
+                    await repo.set_stopped(conn, row.message.user_id, True)
+                await repo.mark_failed(conn, row.id, result.error or "opted out", now)
             elif result.status == "unreachable":
                 log.info("%s is unreachable: %s", who, result.error)
                 if row.message.user_id is not None:
@@ -231,3 +236,51 @@ class OutboxSender:
             else:
                 log.warning("a message to %s failed: %s", who, result.error)
                 await repo.mark_failed(conn, row.id, result.error or "failed", now)
+
+
+# What a channel's delivery receipt may say, in the order a message goes through them.
+RECEIPT_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+FAILED_RECEIPTS = {"failed", "undelivered"}
+NEEDS_TEMPLATE = {"63016"}
+SLOW_DOWN = {"63018", "20429"}
+
+
+async def record_status(
+    db: Database,
+    channel: str,
+    external_id: str,
+    status: str,
+    error_code: str | None,
+    now: datetime | None = None,
+) -> str | None:
+    """Apply a delivery receipt; it only moves a message forward. Returns the new status, if any.
+
+    A receipt saying "outside the 24-hour window" holds the message for a template; one saying
+    "too many requests" puts it back in the queue after a pause.
+    """
+    now = now or utcnow()
+    status = status.lower()
+    async with db.transaction() as conn:
+        row = await repo.outbox_by_external_id(conn, channel, external_id)
+        if row is None:
+            return None
+        outbox_id, current = row
+        if status in FAILED_RECEIPTS:
+            if current not in ("sending", "sent"):
+                return None
+            if error_code in NEEDS_TEMPLATE:
+                await repo.mark_held(conn, outbox_id, f"needs template ({error_code})", now)
+                return "held"
+            if error_code in SLOW_DOWN:
+                await repo.requeue(
+                    conn, outbox_id, now + timedelta(seconds=30), f"{status} {error_code}", now
+                )
+                return "queued"
+            await repo.set_outbox_status(conn, outbox_id, status, f"{status} {error_code or ''}".strip(), now)
+            return status
+        if status not in RECEIPT_ORDER or current not in RECEIPT_ORDER:
+            return None
+        if RECEIPT_ORDER[status] <= RECEIPT_ORDER[current]:
+            return None  # late or repeated receipts never move a message back
+        await repo.set_outbox_status(conn, outbox_id, status, None, now)
+        return status

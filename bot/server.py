@@ -48,6 +48,10 @@ def configured_channels(settings: Settings, app: App) -> list[ChannelRuntime]:
         from bot.channels.telegram import TelegramChannel
 
         channels.append(TelegramChannel.create(settings, app.engine).runtime())
+    if settings.twilio_account_sid or settings.twilio_auth_token:
+        from bot.channels.whatsapp import WhatsAppChannel
+
+        channels.append(WhatsAppChannel.create(settings, app).runtime())
     return channels
 
 

@@ -192,8 +192,15 @@ async def test_keywords_work_in_three_languages(app: App, chat: Chat) -> None:
     assert tr(app, "fr", "Your progress") in chat.texts
     await chat.send("STOP")
     assert await rows(app, "SELECT stopped FROM users") == [(1,)]
+    # Opted out: other words get a reminder of START, and nothing else happens.
     await chat.send("menu")
+    assert await rows(app, "SELECT stopped FROM users") == [(1,)]
+    assert chat.texts == tr(
+        app, "fr", "You asked us to stop sending you messages. Send START to hear from us again."
+    )
+    await chat.send("commencer")
     assert await rows(app, "SELECT stopped FROM users") == [(0,)]
+    assert tr(app, "fr", "You will get our messages again.") in chat.texts
 
 
 async def test_deep_link_start_payload_is_recorded(app: App) -> None:

@@ -173,7 +173,15 @@ async def escalate(turn: Turn, severity: Severity, reason: str, excerpt: str | N
         )
         turn.out.append(
             Outbound(
-                channel, address, text, priority=REPLY, language=lang, user_id=officer.id if officer else None
+                channel,
+                address,
+                text,
+                priority=REPLY,
+                language=lang,
+                user_id=officer.id if officer else None,
+                # WhatsApp needs an approved template outside the 24-hour window.
+                key="safeguarding_alert",
+                args={"id": escalation_id, "severity": severity.value, "learner": turn.user.pseudonym},
             )
         )
 

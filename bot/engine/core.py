@@ -22,6 +22,8 @@ from bot.storage.db import Database
 log = logging.getLogger(__name__)
 
 APOLOGY = N_("Sorry, something went wrong on our side. Send menu to go on.")
+# What a user who sent STOP may still ask for.
+WHILE_STOPPED = {Intent.START, Intent.STOP, Intent.HELP, Intent.MYDATA, Intent.DELETE, Intent.PRIVACY}
 
 
 @dataclass
@@ -75,6 +77,10 @@ class Engine:
     def set_outbox_listener(self, listener: Callable[[str], None]) -> None:
         self._on_outbox = listener
 
+    def notify_outbox(self, channel: str) -> None:
+        """Something was queued (or re-queued) for `channel`: wake its sender."""
+        self._on_outbox(channel)
+
     async def handle(self, inbound: Inbound) -> list[Outbound] | None:
         """Process one message. Returns the replies queued, or None for a duplicate."""
         async with self._locks.hold(f"{inbound.channel}:{inbound.address}"):
@@ -83,8 +89,9 @@ class Engine:
             except Exception:
                 log.exception("handling a message from %s failed", log_id(inbound.channel, inbound.address))
                 replies = await self._apologise(inbound)
-        if replies:
-            self._on_outbox(inbound.channel)
+        # An officer's alert may go out on another channel than the learner's.
+        for channel in {r.channel for r in replies or ()}:
+            self._on_outbox(channel)
         return replies
 
     async def _handle_in_transaction(self, inbound: Inbound) -> list[Outbound] | None:
@@ -164,16 +171,24 @@ class Engine:
                 ),
             )
             return
-        if turn.user.stopped:
-            await repo.set_stopped(turn.conn, turn.user.id, False)
-            turn.event("resumed")
-
         severity = self.safeguarding.assess(text) if text and not inbound.payload else None
         if severity is not None:
             await care.on_distress(turn, severity, text, "keyword")
             return
 
         command = parse_command(text) if text and not inbound.payload else None
+        if turn.user.stopped:
+            # Opted out (STOP): only START brings messages back. Help, data rights and a
+            # person in distress are never refused.
+            if command is None or command.intent not in WHILE_STOPPED:
+                turn.say(
+                    turn._("You asked us to stop sending you messages. Send START to hear from us again.")
+                )
+                return
+            if command.intent is Intent.START:
+                await repo.set_stopped(turn.conn, turn.user.id, False)
+                turn.event("resumed")
+                turn.say(turn._("You will get our messages again."))
         if command:
             await self._command(turn, command)
             return
@@ -221,6 +236,17 @@ class Engine:
             await self._reprompt(turn)
         elif intent is Intent.DELETE:
             care.confirm_delete(turn)
+        elif intent is Intent.STOP:  # opting out works before any language is chosen
+            await repo.set_stopped(turn.conn, turn.user.id, True)
+            turn.event("stopped")
+            turn.data["screen"] = None
+            turn.data["offer"] = []
+            turn.say(
+                turn._(
+                    "You will not get any more messages from us. Your progress is kept. "
+                    "Send START whenever you want to come back."
+                )
+            )
         elif turn.user.language is None:
             # Help still helps before a language is chosen; the rest waits for it.
             if intent is Intent.HELP:
@@ -239,17 +265,6 @@ class Engine:
             await self._reprompt(turn)
         elif intent is Intent.PRIVACY:
             care.privacy(turn)
-        elif intent is Intent.STOP:
-            await repo.set_stopped(turn.conn, turn.user.id, True)
-            turn.event("stopped")
-            turn.data["screen"] = None
-            turn.data["offer"] = []
-            turn.say(
-                turn._(
-                    "You will not get invitations or reminders from us any more. "
-                    "Your progress is kept. Send menu whenever you want to come back."
-                )
-            )
 
     async def _answer(self, turn: Turn, text: str | None, choice: Choice | None) -> bool:
         screen = turn.screen

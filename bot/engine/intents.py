@@ -31,13 +31,29 @@ KEYWORDS: dict[str, Intent] = {
     **dict.fromkeys(
         ["progress", "aho ngeze", "intambwe", "progres", "progression", "mes progres"], Intent.PROGRESS
     ),
-    **dict.fromkeys(["stop", "hagarara", "hagarika", "arrete", "arreter", "unsubscribe"], Intent.STOP),
+    **dict.fromkeys(
+        [
+            "stop",
+            "hagarara",
+            "hagarika",
+            "arrete",
+            "arreter",
+            "arret",
+            "unsubscribe",
+            "desabonner",
+            "se desabonner",
+        ],
+        Intent.STOP,
+    ),
     **dict.fromkeys(["privacy", "ibanga", "confidentialite", "consent", "consentement"], Intent.PRIVACY),
     **dict.fromkeys(["mydata", "my data", "amakuru yanjye", "mes donnees"], Intent.MYDATA),
     **dict.fromkeys(
         ["delete", "delete my data", "siba", "siba amakuru yanjye", "supprimer", "effacer"], Intent.DELETE
     ),
-    **dict.fromkeys(["start", "tangira", "commencer", "demarrer"], Intent.START),
+    **dict.fromkeys(
+        ["start", "tangira", "ongera utangire", "commencer", "demarrer", "reprendre", "subscribe"],
+        Intent.START,
+    ),
 }
 COMMANDS: dict[str, Intent] = {i.value: i for i in Intent}
 

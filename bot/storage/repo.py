@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.engine.messages import Outbound
+from bot.engine.messages import BULK, Outbound
 
 T = TypeVar("T")
 
@@ -331,15 +331,20 @@ def claim_due(
         if sent:
             mark_sent(conn, sent)
         rows = conn.execute(
-            "SELECT id, user_id, address, priority, payload, attempts, not_before FROM outbox "
-            "WHERE channel = ? AND status = 'queued' ORDER BY priority, id LIMIT ?",
+            "SELECT o.id, o.user_id, o.address, o.priority, o.payload, o.attempts, o.not_before, "
+            "COALESCE(u.stopped, 0) AS stopped FROM outbox o LEFT JOIN users u ON u.id = o.user_id "
+            "WHERE o.channel = ? AND o.status = 'queued' ORDER BY o.priority, o.id LIMIT ?",
             (channel, max(addresses * per_address * 2, 64)),
         ).fetchall()
         now = iso(at)
         batches: dict[str, list[OutboxRow]] = {}
         closed = set(busy)  # addresses that may take no more rows in this claim
+        opted_out: list[int] = []
         for r in rows:
             address = r["address"]
+            if r["stopped"] and r["priority"] >= BULK:
+                opted_out.append(r["id"])  # they sent STOP: no invitation or reminder goes out
+                continue
             if address in closed:
                 continue
             if r["not_before"] is not None and r["not_before"] > now:
@@ -358,6 +363,10 @@ def claim_due(
             batch.append(OutboxRow(r["id"], message, r["attempts"]))
             if len(batch) >= per_address:
                 closed.add(address)
+        conn.executemany(
+            "UPDATE outbox SET status = 'failed', error = 'opted out', updated_at = ? WHERE id = ?",
+            [(now, outbox_id) for outbox_id in opted_out],
+        )
         picked = [row.id for batch in batches.values() for row in batch]
         conn.executemany(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?",
@@ -413,6 +422,20 @@ async def release(conn: Conn, outbox_ids: list[int], at: datetime) -> None:
         "UPDATE outbox SET status = 'queued', attempts = attempts - 1, updated_at = ? "
         "WHERE id = ? AND status = 'sending'",
         [(iso(at), i) for i in outbox_ids],
+    )
+
+
+async def outbox_by_external_id(conn: Conn, channel: str, external_id: str) -> tuple[int, str] | None:
+    rows = await conn.execute_fetchall(
+        "SELECT id, status FROM outbox WHERE channel = ? AND external_id = ?", (channel, external_id)
+    )
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+async def set_outbox_status(conn: Conn, outbox_id: int, status: str, error: str | None, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE outbox SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?",
+        (status, error, iso(at), outbox_id),
     )
 
 
