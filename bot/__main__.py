@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot import cli_care
+from bot import cli_care, cli_outbox
 from bot.config import ConfigError, Settings
 from bot.content.loader import InvalidContent, content_stats, load_content
 from bot.i18n import Catalogs
@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print JSON")
 
     cli_care.add_parsers(sub)
+    cli_outbox.add_parsers(sub)
 
     i18n = sub.add_parser("i18n", help="translation catalogs")
     isub = i18n.add_subparsers(dest="i18n_command", metavar="ACTION", required=True)
@@ -136,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_db(settings, args))
         if args.command in ("escalations", "privacy", "users"):
             return asyncio.run(cli_care.run(settings, args))
+        if args.command == "outbox":
+            return asyncio.run(cli_outbox.run(settings, args))
         if args.command == "console":
             return asyncio.run(_console(settings, args.user))
         if args.command == "run":

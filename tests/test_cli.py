@@ -96,3 +96,17 @@ def test_killed_mid_dialog_resumes_at_the_same_step(tmp_path: Path) -> None:
 
     with sqlite3.connect(settings.database_path) as conn:
         assert conn.execute("SELECT step_id FROM dialog_state").fetchone() == ("q3",)
+
+
+def test_outbox_status_shows_held_reasons_without_addresses_and_retry_held_requeues(tmp_path: Path) -> None:
+    bot("console", tmp_path=tmp_path, stdin="hello\n")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        db.execute("UPDATE outbox SET status = 'held', error = 'needs template: invitation in rw'")
+    out = bot("outbox", "status", tmp_path=tmp_path).stdout
+    assert "held" in out and "needs template: invitation in rw" in out
+    assert "console:" not in out and "local" not in out  # no address is printed
+    assert "queued 1 held message(s) again" in bot("outbox", "retry-held", tmp_path=tmp_path).stdout
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        assert db.execute("SELECT status FROM outbox").fetchall() == [("queued",)]

@@ -439,6 +439,25 @@ async def set_outbox_status(conn: Conn, outbox_id: int, status: str, error: str 
     )
 
 
+async def outbox_summary(conn: Conn) -> list[tuple[str, str, str | None, int]]:
+    """(channel, status, reason, count); reasons only for held and failed messages."""
+    rows = await conn.execute_fetchall(
+        "SELECT channel, status, "
+        "CASE WHEN status IN ('held', 'failed') THEN substr(error, 1, 80) END AS reason, COUNT(*) "
+        "FROM outbox GROUP BY channel, status, reason ORDER BY channel, status, COUNT(*) DESC"
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def requeue_held(conn: Conn, channel: str | None, at: datetime) -> int:
+    cur = await conn.execute(
+        "UPDATE outbox SET status = 'queued', not_before = NULL, updated_at = ? "
+        "WHERE status = 'held' AND (? IS NULL OR channel = ?)",
+        (iso(at), channel, channel),
+    )
+    return cur.rowcount
+
+
 async def requeue_in_flight(conn: Conn, at: datetime) -> int:
     """After a crash, rows left 'sending' go back to the queue (they may repeat once)."""
     cur = await conn.execute(
