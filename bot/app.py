@@ -8,6 +8,7 @@ from bot.config import ConfigError, Settings
 from bot.content.loader import Content, InvalidContent, load_content
 from bot.engine.core import Engine
 from bot.i18n import Catalogs
+from bot.media import MediaStore
 from bot.safeguarding import Safeguarding
 from bot.storage.db import Database
 
@@ -42,6 +43,7 @@ class App:
             timezone=settings.timezone,
             max_inbound_chars=settings.max_inbound_chars,
             safeguarding=safeguarding,
+            media=MediaStore(settings.media_dir),
         )
         return cls(settings, db, engine)
 

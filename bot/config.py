@@ -80,6 +80,11 @@ class Settings:
     def database_path(self) -> Path:
         return sqlite_path(self.database_url)
 
+    @property
+    def media_dir(self) -> Path:
+        """Files the bot makes (certificates), next to the database."""
+        return self.database_path.parent / "media"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
         """Read settings; real environment variables win over the `.env` file."""

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from babel import Locale, UnknownLocaleError
+from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.messages.pofile import read_po
 
@@ -127,6 +128,11 @@ def negotiate(*hints: str | None) -> str:
 def format_datetime(value: datetime, lang: str, tz: str = "Africa/Kigali", fmt: str = "medium") -> str:
     """A date and time in the learner's language, in Rwanda's time zone."""
     return _babel_format_datetime(value, format=fmt, tzinfo=ZoneInfo(tz), locale=lang)
+
+
+def format_date(value: datetime, lang: str, tz: str = "Africa/Kigali") -> str:
+    """A date in words in the learner's language (for certificates), in Rwanda's time zone."""
+    return _babel_format_date(value.astimezone(ZoneInfo(tz)).date(), format="long", locale=lang)
 
 
 def extract_dialogs(

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
 from bot.config import Settings
+from bot.media import MediaStore
 from bot.outbox import OutboxSender, RateLimiter, Transport
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,16 @@ def build_web(app: App, channels: list[ChannelRuntime] | None = None) -> Starlet
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "schema": await app.db.version()})
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz)]
+    media = MediaStore(app.settings.media_dir)
+
+    async def media_file(request: Request) -> Response:
+        # Certificates for channels that fetch by URL (WhatsApp); the random name is the key.
+        path = media.path(request.path_params["name"])
+        if path is None:
+            return PlainTextResponse("not found", status_code=404)
+        return FileResponse(path, media_type="image/png")
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/media/{name}", media_file)]
     for channel in channels or []:
         routes += channel.routes
     return Starlette(routes=routes)

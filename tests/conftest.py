@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,10 +12,25 @@ from bot.app import App
 from bot.config import Settings
 from bot.engine.messages import Inbound, Outbound
 
+# The sample modules the engine tests walk: one per track, so that finishing one finishes its
+# track. The curriculum can grow without changing these tests; tests/test_curriculum.py
+# walks the real, full dialogs directory.
+SAMPLE_DIALOGS = [
+    "system/welcome.yaml",
+    "system/help.yaml",
+    "exercises/water_point.yaml",
+    "quizzes/interests_positions.yaml",
+    "lessons/abunzi.yaml",
+]
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'clubspeak.db'}")
+    dialogs = tmp_path / "dialogs"
+    for name in SAMPLE_DIALOGS:
+        (dialogs / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Settings().dialogs_dir / name, dialogs / name)
+    return Settings(database_url=f"sqlite:///{tmp_path / 'clubspeak.db'}", dialogs_dir=dialogs)
 
 
 @pytest.fixture

@@ -56,7 +56,10 @@ async def test_language_menu_and_quiz_with_a_score_in_every_language(app: App, l
     score = tr(app, lang, "Your score: {score} out of {total}.").format(score=3, total=3)
     assert score in chat.texts
     assert tr(app, lang, "You passed. Well done!") in chat.texts
-    # Back at the menu, with the quiz ticked in its list.
+    # Every quiz of the track passed: badges, and a certificate on offer (here, declined).
+    assert tr(app, lang, "Quiz master") in chat.texts
+    assert chat.last[-1].choices[-1].label == tr(app, lang, "Not now")
+    await chat.tap(tr(app, lang, "Not now"))
     assert chat.last[-1].choices and chat.last[-1].choices[0].label == tr(app, lang, "Exercises")
 
     progress = await rows(app, "SELECT dialog_id, status, score, max_score FROM progress")

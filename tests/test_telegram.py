@@ -128,6 +128,12 @@ async def test_journey_by_taps_then_progress(bot: Bot, lang: str, code: str | No
             "rw": "Ndumva mpangayitse, nkeneye amazi",
         }[lang],
     )
+    # The only exercise, so the whole track: a certificate, with the Telegram name on it.
+    await tap_when_shown(bot, chat, f"User{chat}")
+    await wait_for(lambda: any(c.method == "sendPhoto" for c in bot.fake.calls))
+    photo = next(c for c in bot.fake.calls if c.method == "sendPhoto")
+    assert int(photo.params["chat_id"]) == chat
+    assert (await photo.params["photo"].read()).startswith(b"\x89PNG")
     # The quiz, by taps.
     await tap_when_shown(bot, chat, t(lang, "Quizzes"))
     await tap_when_shown(bot, chat, t(lang, "Interests or positions?", "interests_positions/meta/title"))
@@ -141,9 +147,8 @@ async def test_journey_by_taps_then_progress(bot: Bot, lang: str, code: str | No
     heading = t(lang, "Your progress") + "\n"
 
     def progress_message() -> str | None:
-        return next(
-            (c.params["text"] for c in bot.fake.sent(chat) if c.params["text"].startswith(heading)), None
-        )
+        texts = (c.params.get("text", "") for c in bot.fake.sent(chat))
+        return next((text for text in texts if text.startswith(heading)), None)
 
     await wait_for(progress_message)
     progress = progress_message() or ""

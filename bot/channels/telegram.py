@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -36,6 +37,7 @@ from bot.config import ConfigError, Settings
 from bot.engine.core import Engine
 from bot.engine.messages import Inbound, Outbound
 from bot.i18n import LANGUAGES, N_, Catalogs
+from bot.media import MediaStore, is_media
 from bot.outbox import Delivery, RateLimiter
 from bot.privacy import log_id
 
@@ -117,6 +119,7 @@ class TelegramChannel:
     application: Application
     webhook: bool
     poll_timeout: int = 10  # seconds a getUpdates long poll may wait; stopping waits for it too
+    media: MediaStore = field(default_factory=lambda: MediaStore(Path("data/media")))
     # "typing…" only when a reply is slow to come: a fast reply makes it a wasted call.
     typing_after: float = 0.5
     _awaiting: dict[str, float] = field(default_factory=dict)  # chat -> when its message came
@@ -131,7 +134,13 @@ class TelegramChannel:
             raise ConfigError(
                 "PUBLIC_BASE_URL is set, so Telegram runs by webhook: set TELEGRAM_WEBHOOK_SECRET too"
             )
-        channel = cls(settings, engine, build_application(settings, webhook=webhook), webhook)
+        channel = cls(
+            settings,
+            engine,
+            build_application(settings, webhook=webhook),
+            webhook,
+            media=MediaStore(settings.media_dir),
+        )
         channel.application.add_handler(MessageHandler(filters.ALL, channel._on_update))
         channel.application.add_handler(CallbackQueryHandler(channel._on_update))
         channel.application.add_error_handler(channel._on_error)
@@ -242,8 +251,10 @@ class TelegramChannel:
         try:
             # Plain text, no parse mode: nothing a learner or an author writes can break the markup.
             if message.image:
+                local = self.media.path(message.image) if is_media(message.image) else None
+                photo = local.read_bytes() if local else message.image
                 sent = await bot.send_photo(
-                    int(message.address), photo=message.image, caption=text[:1024], reply_markup=markup
+                    int(message.address), photo=photo, caption=text[:1024], reply_markup=markup
                 )
             else:
                 sent = await bot.send_message(int(message.address), text[:4096], reply_markup=markup)

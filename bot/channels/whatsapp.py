@@ -28,6 +28,8 @@ from bot.channels.whatsapp_templates import Templates
 from bot.config import ConfigError, Settings
 from bot.engine.messages import Inbound, Outbound, utcnow
 from bot.i18n import N_
+from bot.media import PREFIX as MEDIA_PREFIX
+from bot.media import is_media
 from bot.outbox import Delivery, RateLimiter, record_status
 from bot.privacy import log_id
 
@@ -231,9 +233,11 @@ class WhatsAppChannel:
         if message.attachment:  # WhatsApp needs a public URL for a file; send its text
             name, body = message.attachment
             text = f"{text}\n\n{name}:\n{body}"
-        media = (
-            [message.image] if message.image and message.image.startswith(("https://", "http://")) else None
-        )
+        media = None
+        if is_media(message.image):  # ours: Twilio fetches it from our /media route
+            media = [f"{self.settings.public_base_url}/media/{message.image.removeprefix(MEDIA_PREFIX)}"]
+        elif message.image and message.image.startswith("https://"):
+            media = [message.image]
         choices = [(c.id, c.label) for c in message.choices]
         if choices:
             quick = (

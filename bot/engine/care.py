@@ -221,6 +221,9 @@ async def erase(turn: Turn) -> None:
     turn.events.append(repo.Event("data_erased"))
     await repo.in_thread(turn.conn, repo.add_events, turn.user, turn.events, turn.now)
     turn.events.clear()
+    for ref in await repo.certificate_media(turn.conn, turn.user.id):
+        if turn.media is not None:
+            turn.media.delete(ref)  # a certificate carries the learner's name
     await repo.erase_user(turn.conn, turn.user.id)
     turn.erased = True
     turn.say(turn._("Done. Everything we stored about you is erased. Send hello if you want to start again."))

@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bot.content.loader import Content
-from bot.engine import care, runner, screens
+from bot.engine import achievements, care, runner, screens
 from bot.engine.intents import Command, Intent, match_choice, parse_command
 from bot.engine.messages import REPLY, Choice, Inbound, Outbound, utcnow
 from bot.engine.turn import Turn
 from bot.i18n import N_, Catalogs, negotiate
+from bot.media import MediaStore
 from bot.privacy import log_id
 from bot.safeguarding import Safeguarding
 from bot.storage import repo
@@ -64,7 +65,9 @@ class Engine:
         max_inbound_chars: int = 4000,
         safeguarding: Safeguarding | None = None,
         on_outbox: Callable[[str], None] | None = None,
+        media: MediaStore | None = None,
     ):
+        self.media = media
         self.safeguarding = safeguarding or Safeguarding()
         self.db = db
         self.content = content
@@ -114,7 +117,15 @@ class Engine:
             user, created, state = opened
             try:
                 turn = Turn(
-                    conn, user, state, self.content, self.catalogs, now, self.timezone, self.safeguarding
+                    conn,
+                    user,
+                    state,
+                    self.content,
+                    self.catalogs,
+                    now,
+                    self.timezone,
+                    self.safeguarding,
+                    media=self.media,
                 )
                 if created:
                     turn.event("user_created", hint=user.language_hint)
@@ -273,6 +284,13 @@ class Engine:
             if d is None or not turn.state.step_id:
                 return False
             return await runner.answer(turn, d, text, choice)
+        if screen == "certificate":
+            # A typed answer is the name to print, unless it matches a button.
+            if choice is None and text is not None:
+                choice = match_choice(text, turn.offered())
+            if not await achievements.answer_certificate(turn, text, choice):
+                await screens.menu(turn)
+            return True
         if choice is None and text is not None:
             aliases = screens.LANGUAGE_ALIASES if screen == "language" else None
             choice = match_choice(text, turn.offered(), aliases)

@@ -15,7 +15,7 @@ from bot.content.models import (
     QuestionStep,
     SayStep,
 )
-from bot.engine import screens
+from bot.engine import achievements, screens
 from bot.engine.intents import match_choice, normalise
 from bot.engine.messages import Choice
 from bot.engine.turn import Turn
@@ -192,8 +192,14 @@ async def finish(turn: Turn, d: Dialog) -> None:
     if turn.user.may_keep_progress:
         await repo.complete_module(turn.conn, turn.user.id, d.id, score, max_score, turn.now)
     turn.event("module_completed", d.id, score=score, max_score=max_score, passed=passed)
+    track = await achievements.award(turn, d)
     missed = run.get("missed", [])
     turn.state.step_id = None
+    if track is not None:
+        turn.state.dialog_id = None
+        turn.data.pop("run", None)
+        achievements.offer_certificate(turn, track)
+        return
     if d.kind == "quiz" and missed:
         turn.data["last_quiz"] = {"dialog": d.id, "missed": missed}
         turn.state.dialog_id = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.content.models import Dialog, EndStep, SayStep
+from bot.engine import achievements
 from bot.engine.messages import Choice
 from bot.engine.turn import Turn
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_
@@ -115,6 +116,13 @@ async def progress(turn: Turn) -> None:
                 )
             lines.append(f"{mark} {_title(turn, d)}{score}")
     lines.insert(1, f"{bar(finished, total)} {finished}/{total}")
+    if turn.user.may_keep_progress:
+        days = await achievements.streak(turn)
+        lines.append("\n🔥 " + turn.ngettext("{n} day in a row", "{n} days in a row", days).format(n=days))
+        badges = await repo.list_badges(turn.conn, turn.user.id)
+        if badges:
+            names = ", ".join(_(name) for badge, name in achievements.BADGES.items() if badge in badges)
+            lines.append("🏅 " + _("Badges: {badges}").format(badges=names))
     turn.event("progress_viewed")
     turn.say("\n".join(lines))
 

@@ -16,6 +16,7 @@ from bot.content.loader import Content
 from bot.content.models import context
 from bot.engine.messages import REPLY, Choice, Outbound
 from bot.i18n import Catalogs
+from bot.media import MediaStore
 from bot.safeguarding import Safeguarding
 from bot.storage.repo import DialogState, Event, User
 
@@ -37,6 +38,7 @@ class Turn:
     events: list[Event] = field(default_factory=list)
     # Set when the learner's data was erased in this turn: nothing more is written about them.
     erased: bool = False
+    media: MediaStore | None = None  # where certificates are written
 
     @property
     def lang(self) -> str:

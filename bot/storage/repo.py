@@ -240,6 +240,37 @@ async def list_progress(conn: Conn, user_id: int) -> dict[str, Progress]:
     return {r["dialog_id"]: Progress(*tuple(r)) for r in rows}
 
 
+async def list_badges(conn: Conn, user_id: int) -> dict[str, str]:
+    rows = await conn.execute_fetchall("SELECT badge, earned_at FROM badges WHERE user_id = ?", (user_id,))
+    return {r[0]: r[1] for r in rows}
+
+
+async def add_badge(conn: Conn, user_id: int, badge: str, at: datetime) -> None:
+    await conn.execute(
+        "INSERT OR IGNORE INTO badges (user_id, badge, earned_at) VALUES (?, ?, ?)", (user_id, badge, iso(at))
+    )
+
+
+async def add_certificate(conn: Conn, user_id: int, track: str, media: str, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO certificates (user_id, track, media, created_at) VALUES (?, ?, ?, ?)",
+        (user_id, track, media, iso(at)),
+    )
+
+
+async def certificate_media(conn: Conn, user_id: int) -> list[str]:
+    rows = await conn.execute_fetchall("SELECT media FROM certificates WHERE user_id = ?", (user_id,))
+    return [r[0] for r in rows]
+
+
+async def active_times(conn: Conn, pseudonym: str, since: datetime) -> list[datetime]:
+    """When the learner wrote to us (from the analytics events kept with their consent)."""
+    rows = await conn.execute_fetchall(
+        "SELECT at FROM events WHERE type = 'message_in' AND at >= ? AND actor = ?", (iso(since), pseudonym)
+    )
+    return [datetime.fromisoformat(r[0]) for r in rows]
+
+
 # -- events and reflections ---------------------------------------------------
 
 
