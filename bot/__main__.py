@@ -12,7 +12,7 @@ from pathlib import Path
 from bot import cli_care, cli_outbox
 from bot.config import ConfigError, Settings
 from bot.content.loader import InvalidContent, content_stats, load_content
-from bot.i18n import Catalogs
+from bot.i18n import Catalogs, InvalidDialogFile
 from bot.storage.db import Database
 
 
@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(exc.errors) > 20:
             print(f"  ... and {len(exc.errors) - 20} more", file=sys.stderr)
         print("Fix them, then check with `python -m bot content check`.", file=sys.stderr)
+        return 1
+    except InvalidDialogFile as exc:
+        print(f"i18n update stopped, catalogs unchanged: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

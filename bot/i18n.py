@@ -135,6 +135,10 @@ def format_date(value: datetime, lang: str, tz: str = "Africa/Kigali") -> str:
     return _babel_format_date(value.astimezone(ZoneInfo(tz)).date(), format="long", locale=lang)
 
 
+class InvalidDialogFile(ValueError):
+    """A dialog that cannot be read, met while extracting strings."""
+
+
 def extract_dialogs(
     fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any
 ) -> Iterator[tuple[int, str, tuple[str, str], list[str]]]:
@@ -143,10 +147,20 @@ def extract_dialogs(
     Wired in `babel.cfg` as `[bot.i18n:extract_dialogs: dialogs/**.yaml]`. It yields
     `pgettext` calls so Babel's default keyword spec assigns the context.
     """
+    from pydantic import ValidationError
+
     from bot.content.models import Dialog, context
 
-    data = yaml.safe_load(fileobj.read().decode("utf-8"))
-    dialog = Dialog.model_validate(data)
+    name = getattr(fileobj, "name", "a dialog file")
+    try:
+        dialog = Dialog.model_validate(yaml.safe_load(fileobj.read().decode("utf-8")))
+    except (yaml.YAMLError, ValidationError) as exc:
+        # Extracting from a broken file would drop its entries from every catalog.
+        first = str(exc).splitlines()[:3]
+        raise InvalidDialogFile(
+            f"{name} is not a valid dialog ({' '.join(first)}); "
+            "run `python -m bot content check` for the details"
+        ) from None
     for lineno, (step_id, field, text) in enumerate(dialog.texts(), start=1):
         yield lineno, "pgettext", (context(dialog.id, step_id, field), text), []
 
@@ -166,6 +180,7 @@ def update_catalogs(root: Path) -> list[Path]:
 
     locales = root / "locales"
     pot = locales / "messages.pot"
+    fresh = locales / "messages.pot.new"
     cwd = Path.cwd()
     os.chdir(root)  # babel.cfg patterns are relative to the project root
     try:
@@ -181,10 +196,11 @@ def update_catalogs(root: Path) -> list[Path]:
                 "-c",
                 "TRANSLATORS:",
                 "-o",
-                str(pot.relative_to(root)),
+                str(fresh.relative_to(root)),
                 ".",
             ]
         )
+        fresh.replace(pot)  # only a complete extraction replaces the template
         written = []
         for lang in LANGUAGES:
             po = locales / lang / "LC_MESSAGES" / "messages.po"
@@ -206,5 +222,6 @@ def update_catalogs(root: Path) -> list[Path]:
             written.append(po)
         return written
     finally:
+        fresh.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             os.chdir(cwd)
