@@ -576,6 +576,8 @@ async def user_data(conn: Conn, user_id: int) -> dict[str, Any]:
         ("reflections", "dialog_id, step_id, text, at"),
         ("dialog_state", "dialog_id, step_id, updated_at"),
         ("escalations", "id, severity, status, created_at"),
+        ("badges", "badge, earned_at"),
+        ("certificates", "track, created_at"),
     ):
         async with conn.execute(f"SELECT {cols} FROM {table} WHERE user_id = ?", (user_id,)) as cur:
             out[table] = [dict(r) for r in await cur.fetchall()]
