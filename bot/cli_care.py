@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from bot.config import ConfigError, Settings
 from bot.engine.messages import utcnow
+from bot.media import MediaStore
 from bot.storage import repo
 from bot.storage.db import Database
 
@@ -51,6 +52,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.command == "privacy":
             async with db.transaction() as conn:
                 n = await repo.pseudonymise_inactive(conn, utcnow() - timedelta(days=args.days))
+                media = MediaStore(settings.media_dir)
+                for ref in await repo.take_retired_media(conn):
+                    media.delete(ref)
             print(f"pseudonymised {n} learner(s) inactive for more than {args.days} days")
             return 0
         channel, address = _user_ref(args.user)

@@ -593,6 +593,13 @@ async def erase_user(conn: Conn, user_id: int) -> None:
     await conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
 
+async def take_retired_media(conn: Conn) -> list[str]:
+    """Files whose rows are gone, to delete from disk (and forget)."""
+    rows = await conn.execute_fetchall("SELECT media FROM retired_media")
+    await conn.execute("DELETE FROM retired_media")
+    return [r[0] for r in rows]
+
+
 async def pseudonymise_inactive(conn: Conn, before: datetime) -> int:
     """Retention: learners silent since `before` lose their address, name and own words."""
     async with conn.execute(
@@ -603,6 +610,11 @@ async def pseudonymise_inactive(conn: Conn, before: datetime) -> int:
         ids = [r[0] for r in await cur.fetchall()]
     for user_id in ids:
         await conn.execute("DELETE FROM reflections WHERE user_id = ?", (user_id,))
+        # Certificate rows go; their files (which carry the name) are deleted by the caller.
+        await conn.execute(
+            "INSERT INTO retired_media (media) SELECT media FROM certificates WHERE user_id = ?", (user_id,)
+        )
+        await conn.execute("DELETE FROM certificates WHERE user_id = ?", (user_id,))
         await conn.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
         await conn.execute("UPDATE escalations SET excerpt = NULL WHERE user_id = ?", (user_id,))
         await conn.execute(

@@ -13,3 +13,5 @@ CREATE TABLE certificates (
     created_at TEXT NOT NULL
 );
 CREATE INDEX certificates_user ON certificates (user_id);
+-- Media files whose owner was pseudonymised, waiting to be deleted from disk by the job.
+CREATE TABLE retired_media (media TEXT NOT NULL);
