@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
+from bot import clubs
 from bot.config import ConfigError, Settings
 from bot.engine.messages import utcnow
 from bot.media import MediaStore
@@ -35,6 +36,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "user", metavar="CHANNEL:ADDRESS", help="e.g. telegram:42 or whatsapp:whatsapp:+2507..."
     )
     consent.add_argument("--guardian", action="store_true", required=True, help="the guardian agreed")
+    grant = usub.add_parser("grant", help="give a role: facilitator (of --club), staff, admin or learner")
+    grant.add_argument("role", choices=("learner", "facilitator", "staff", "admin"))
+    grant.add_argument("user", metavar="CHANNEL:ADDRESS", help="e.g. telegram:42")
+    grant.add_argument("--club", metavar="CODE", help="the club, for a facilitator")
 
 
 def _user_ref(value: str) -> tuple[str, str]:
@@ -58,6 +63,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"pseudonymised {n} learner(s) inactive for more than {args.days} days")
             return 0
         channel, address = _user_ref(args.user)
+        if args.users_command == "grant":
+            return await _grant(db, args, channel, address)
         async with db.transaction() as conn:
             user = await repo.find_user(conn, channel, address)
             if user is None:
@@ -75,6 +82,22 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await db.close()
+
+
+async def _grant(db: Database, args: argparse.Namespace, channel: str, address: str) -> int:
+    if args.role == "facilitator" and not args.club:
+        raise ConfigError("a facilitator is granted for a club: add --club CODE")
+    async with db.transaction() as conn:
+        user = await repo.find_user(conn, channel, address)
+        if user is None:
+            print(f"no user {args.user}: they must write to the bot once first")
+            return 1
+        club = await clubs.club_by_code(conn, args.club) if args.club else None
+        if args.club and club is None:
+            raise ConfigError(f"no club with the code {args.club!r}")
+        await clubs.grant(conn, user.id, args.role, club, utcnow())
+    print(f"{user.pseudonym} is now {args.role}" + (f" of {club.name}" if club else ""))
+    return 0
 
 
 async def _escalations(db: Database, args: argparse.Namespace) -> int:

@@ -16,9 +16,11 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
+from bot.clubs import Renderer
 from bot.config import Settings
 from bot.media import MediaStore
 from bot.outbox import OutboxSender, RateLimiter, Transport
+from bot.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,12 @@ async def serve(settings: Settings) -> None:
         log.warning(NO_CHANNEL_HELP)
     senders = make_senders(app, channels)
     tasks = [asyncio.create_task(s.run(), name=f"outbox-{name}") for name, s in senders.items()]
+    scheduler = Scheduler(
+        app.db,
+        Renderer(app.engine.catalogs, settings.timezone),
+        on_outbox=lambda: [sender.wake() for sender in senders.values()],
+    )
+    tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
     try:
         for channel in channels:
             if channel.start:

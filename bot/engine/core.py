@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bot.content.loader import Content
-from bot.engine import achievements, care, runner, screens
+from bot.engine import achievements, care, clubs_chat, runner, screens
 from bot.engine.intents import Command, Intent, match_choice, parse_command
 from bot.engine.messages import REPLY, Choice, Inbound, Outbound, utcnow
 from bot.engine.turn import Turn
@@ -203,6 +203,11 @@ class Engine:
         if command:
             await self._command(turn, command)
             return
+        if inbound.payload and inbound.payload.startswith("rsvp."):
+            await clubs_chat.rsvp_tap(turn, inbound.payload)  # invitations are answered at any time
+            return
+        if text and not inbound.payload and await clubs_chat.typed_rsvp(turn, text):
+            return
 
         choice: Choice | None = None
         if inbound.payload:
@@ -235,6 +240,8 @@ class Engine:
         if intent is Intent.START:
             if command.argument:
                 turn.event("deep_link", payload=command.argument[:64])
+                if command.argument.lower().startswith("club_"):
+                    await clubs_chat.join(turn, command.argument)
             if turn.user.language is None:
                 screens.language(turn, greet=True)
             else:
@@ -247,6 +254,15 @@ class Engine:
             await self._reprompt(turn)
         elif intent is Intent.DELETE:
             care.confirm_delete(turn)
+        elif intent in (Intent.JOIN, Intent.LEAVE):
+            if intent is Intent.JOIN:
+                await clubs_chat.join(turn, command.argument)
+            else:
+                await clubs_chat.leave(turn, command.argument)
+            if turn.user.language is None:
+                screens.language(turn, greet=True)
+            else:
+                await self._reprompt(turn)
         elif intent is Intent.STOP:  # opting out works before any language is chosen
             await repo.set_stopped(turn.conn, turn.user.id, True)
             turn.event("stopped")

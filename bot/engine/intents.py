@@ -20,6 +20,8 @@ class Intent(StrEnum):
     PRIVACY = "privacy"
     MYDATA = "mydata"
     DELETE = "delete"
+    JOIN = "join"
+    LEAVE = "leave"
 
 
 # Whole-message keywords, compared after `normalise()`. Kinyarwanda first, as most
@@ -56,6 +58,11 @@ KEYWORDS: dict[str, Intent] = {
     ),
 }
 COMMANDS: dict[str, Intent] = {i.value: i for i in Intent}
+# Keywords followed by an argument: "join K7Q2", "injira K7Q2", "rejoindre K7Q2", "leave".
+WITH_ARGUMENT: dict[str, Intent] = {
+    **dict.fromkeys(["join", "injira", "rejoindre", "kwinjira"], Intent.JOIN),
+    **dict.fromkeys(["leave", "sohoka", "quitter", "kuvamo"], Intent.LEAVE),
+}
 
 _PUNCT_EDGES = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
 _SPACES = re.compile(r"\s+")
@@ -85,8 +92,13 @@ def parse_command(text: str) -> Command | None:
         if intent:
             return Command(intent, rest.strip() or None)
         return None
-    intent = KEYWORDS.get(normalise(stripped))
-    return Command(intent) if intent else None
+    said = normalise(stripped)
+    intent = KEYWORDS.get(said)
+    if intent:
+        return Command(intent)
+    head, _, rest = said.partition(" ")
+    intent = WITH_ARGUMENT.get(head)
+    return Command(intent, stripped.split(None, 1)[1].strip() if rest else None) if intent else None
 
 
 def match_choice(

@@ -1,0 +1,425 @@
+"""Clubs, members, sessions, invitations with RSVP, reminders and attendance.
+
+Every bulk send is an outbox row (priority BULK), written in the same transaction as the
+invitation or job it belongs to: a crash loses none and sends none twice. Messages are
+rendered in each member's own language, and carry a template key for WhatsApp's 24-hour rule.
+The functions that touch thousands of rows run on the raw connection in one thread hop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.engine.messages import BULK, Choice, Outbound
+from bot.i18n import N_, Catalogs, format_datetime
+from bot.storage.repo import Conn, Raw, iso
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud
+CODE = re.compile(r"^[A-Z2-9]{4,8}$")
+REMINDERS = (timedelta(hours=24), timedelta(hours=2))
+NUDGE_AFTER = timedelta(hours=24)
+RSVP = ("yes", "maybe", "no")
+RSVP_LABELS = {"yes": N_("Yes"), "maybe": N_("Maybe"), "no": N_("No")}
+INVITATION = N_("{club} invites you to a club session: {topic}. When: {when}. Where: {place}. Will you come?")
+NUDGE = N_("{club} is waiting for your answer: {topic}, {when}, {place}. Will you come?")
+REMINDER = N_("Reminder: {club} meets {when} at {place}. Topic: {topic}. See you there!")
+CANCELLED = N_("Cancelled: the {club} session of {when} ({topic}) will not take place.")
+
+
+@dataclass(frozen=True)
+class Club:
+    id: int
+    code: str
+    name: str
+    district: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Session:
+    id: int
+    club: Club
+    starts_at: datetime
+    place: str
+    topic: str
+    status: str
+
+
+_WHEN_FORMATS = (
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %Hh%M",
+    "%Y-%m-%d %Hh",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %Hh%M",
+    "%d/%m/%Y %Hh",
+    "%d.%m.%Y %H:%M",
+    "%d-%m-%Y %H:%M",
+)
+
+
+def parse_when(text: str, timezone: str = "Africa/Kigali") -> datetime | None:
+    """A local date and time written the usual ways ("2026-12-05 15:00", "5/12/2026 15h"), as UTC."""
+    from zoneinfo import ZoneInfo
+
+    cleaned = " ".join(text.replace("H", "h").split())
+    for fmt in _WHEN_FORMATS:
+        try:
+            local = datetime.strptime(cleaned, fmt)
+        except ValueError:
+            continue
+        return local.replace(tzinfo=ZoneInfo(timezone)).astimezone(ZoneInfo("UTC"))
+    return None
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(5))
+
+
+def normalise_code(text: str) -> str | None:
+    code = text.strip().upper().removeprefix("CLUB_")
+    return code if CODE.match(code) else None
+
+
+# -- clubs and members ----------------------------------------------------------
+
+
+async def create_club(conn: Conn, name: str, district: str, language: str, at: datetime) -> Club:
+    for _ in range(10):
+        code = new_code()
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO clubs (code, name, district, language, created_at) VALUES (?, ?, ?, ?, ?)",
+            (code, name, district, language, iso(at)),
+        )
+        if cur.rowcount:
+            return Club(cur.lastrowid or 0, code, name, district, language)
+    raise RuntimeError("could not find a free club code")
+
+
+def _club(row: Any) -> Club:
+    return Club(row["id"], row["code"], row["name"], row["district"], row["language"])
+
+
+async def club_by_code(conn: Conn, code: str) -> Club | None:
+    rows = await conn.execute_fetchall(
+        "SELECT id, code, name, district, language FROM clubs WHERE code = ?", (code.upper(),)
+    )
+    return _club(rows[0]) if rows else None
+
+
+async def list_clubs(conn: Conn) -> list[tuple[Club, int]]:
+    rows = await conn.execute_fetchall(
+        "SELECT c.id, c.code, c.name, c.district, c.language, COUNT(m.user_id) AS members FROM clubs c "
+        "LEFT JOIN memberships m ON m.club_id = c.id GROUP BY c.id ORDER BY c.district, c.name"
+    )
+    return [(_club(r), r["members"]) for r in rows]
+
+
+async def join(conn: Conn, club: Club, user_id: int, at: datetime) -> bool:
+    """True if newly joined."""
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO memberships (club_id, user_id, joined_at) VALUES (?, ?, ?)",
+        (club.id, user_id, iso(at)),
+    )
+    return bool(cur.rowcount)
+
+
+async def leave(conn: Conn, user_id: int, club: Club | None = None) -> list[str]:
+    """Leave one club, or every club; returns the names left."""
+    clubs = await user_clubs(conn, user_id)
+    left = [c for c in clubs if club is None or c.id == club.id]
+    for c in left:
+        await conn.execute("DELETE FROM memberships WHERE club_id = ? AND user_id = ?", (c.id, user_id))
+    return [c.name for c in left]
+
+
+async def user_clubs(conn: Conn, user_id: int) -> list[Club]:
+    rows = await conn.execute_fetchall(
+        "SELECT c.id, c.code, c.name, c.district, c.language FROM clubs c "
+        "JOIN memberships m ON m.club_id = c.id WHERE m.user_id = ? ORDER BY c.name",
+        (user_id,),
+    )
+    return [_club(r) for r in rows]
+
+
+async def facilitated(conn: Conn, user_id: int) -> set[int]:
+    rows = await conn.execute_fetchall(
+        "SELECT club_id FROM memberships WHERE user_id = ? AND role = 'facilitator'", (user_id,)
+    )
+    return {r[0] for r in rows}
+
+
+async def grant(conn: Conn, user_id: int, role: str, club: Club | None, at: datetime) -> None:
+    """Facilitator of a club (membership role), or staff/admin/learner (organisation role)."""
+    if role == "facilitator":
+        assert club is not None, "a facilitator is granted for a club"
+        await conn.execute(
+            "INSERT INTO memberships (club_id, user_id, role, joined_at) VALUES (?, ?, 'facilitator', ?) "
+            "ON CONFLICT (club_id, user_id) DO UPDATE SET role = 'facilitator'",
+            (club.id, user_id, iso(at)),
+        )
+    else:
+        await conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user_id))
+
+
+# -- sessions -------------------------------------------------------------------
+
+
+async def create_session(
+    conn: Conn, club: Club, starts_at: datetime, place: str, topic: str, by: int | None, at: datetime
+) -> int:
+    cur = await conn.execute(
+        "INSERT INTO club_sessions (club_id, starts_at, place, topic, created_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (club.id, iso(starts_at), place, topic, by, iso(at)),
+    )
+    return cur.lastrowid or 0
+
+
+async def get_session(conn: Conn, session_id: int) -> Session | None:
+    rows = await conn.execute_fetchall(
+        "SELECT s.id AS sid, s.starts_at, s.place, s.topic, s.status, "
+        "c.id, c.code, c.name, c.district, c.language "
+        "FROM club_sessions s JOIN clubs c ON c.id = s.club_id WHERE s.id = ?",
+        (session_id,),
+    )
+    if not rows:
+        return None
+    r = rows[0]
+    return Session(
+        r["sid"], _club(r), datetime.fromisoformat(r["starts_at"]), r["place"], r["topic"], r["status"]
+    )
+
+
+class Renderer:
+    """Session messages in each member's language, with times in Kigali."""
+
+    def __init__(self, catalogs: Catalogs, timezone: str = "Africa/Kigali"):
+        self.catalogs = catalogs
+        self.timezone = timezone
+
+    def __call__(
+        self, kind: str, session: Session, member: Any, invitation_id: int | None = None
+    ) -> Outbound:
+        lang = member["language"] or session.club.language
+        template = {"invitation": INVITATION, "nudge": NUDGE, "reminder": REMINDER, "cancelled": CANCELLED}[
+            kind
+        ]
+        when = format_datetime(session.starts_at, lang, self.timezone, "full")
+        values = {"club": session.club.name, "topic": session.topic, "when": when, "place": session.place}
+        choices: tuple[Choice, ...] = ()
+        if kind in ("invitation", "nudge") and invitation_id is not None:
+            choices = tuple(
+                Choice(f"rsvp.{invitation_id}.{a}", self.catalogs.gettext(lang, RSVP_LABELS[a])) for a in RSVP
+            )
+        key = {"invitation": "session_invitation", "nudge": "session_invitation"}.get(kind, f"session_{kind}")
+        return Outbound(
+            channel=member["channel"],
+            address=member["address"],
+            text=self.catalogs.gettext(lang, template).format(**values),
+            choices=choices,
+            priority=BULK,
+            language=lang,
+            key=key,
+            args={"club": session.club.name, "when": when, "place": session.place, "topic": session.topic},
+            user_id=member["id"],
+        )
+
+
+def _enqueue_one(conn: Raw, message: Outbound, at: datetime) -> int:
+    cur = conn.execute(
+        "INSERT INTO outbox (user_id, channel, address, priority, payload, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            message.user_id,
+            message.channel,
+            message.address,
+            message.priority,
+            message.to_json(),
+            iso(at),
+            iso(at),
+        ),
+    )
+    return cur.lastrowid or 0
+
+
+_MEMBERS = (
+    "SELECT u.id, u.channel, u.address, u.language FROM memberships m JOIN users u ON u.id = m.user_id "
+    "WHERE m.club_id = ? AND u.stopped = 0 AND u.unreachable = 0 AND u.address NOT LIKE 'retired:%'"
+)
+
+
+def invite(conn: Raw, session: Session, render: Callable[..., Outbound], at: datetime) -> int:
+    """Invite every member not yet invited, and schedule reminders and one nudge. One hop.
+
+    Returns how many were invited now (0 on a repeat: nobody is invited twice).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        invited = 0
+        for member in conn.execute(_MEMBERS, (session.club.id,)).fetchall():
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO invitations (session_id, user_id, created_at) VALUES (?, ?, ?)",
+                (session.id, member["id"], iso(at)),
+            )
+            if not cur.rowcount:
+                continue
+            invitation_id = cur.lastrowid
+            outbox_id = _enqueue_one(conn, render("invitation", session, member, invitation_id), at)
+            conn.execute("UPDATE invitations SET outbox_id = ? WHERE id = ?", (outbox_id, invitation_id))
+            invited += 1
+        already = conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND json_extract(payload, '$.session') = ?",
+            (session.id,),
+        ).fetchone()[0]
+        if invited and not already:
+            jobs = [("reminder", session.starts_at - before) for before in REMINDERS]
+            jobs.append(("nudge", at + NUDGE_AFTER))
+            for kind, run_at in jobs:
+                if at < run_at < session.starts_at:
+                    conn.execute(
+                        "INSERT INTO jobs (kind, run_at, payload) VALUES (?, ?, ?)",
+                        (kind, iso(run_at), json.dumps({"session": session.id})),
+                    )
+        conn.execute("COMMIT")
+        return invited
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def run_due_jobs(
+    conn: Raw, sessions: dict[int, Session], render: Callable[..., Outbound], at: datetime
+) -> int:
+    """Fire every due job once: its messages and its 'done' mark commit together."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        sent = 0
+        due = conn.execute(
+            "SELECT id, kind, payload FROM jobs WHERE status = 'pending' AND run_at <= ? ORDER BY run_at",
+            (iso(at),),
+        ).fetchall()
+        for job in due:
+            session = sessions.get(json.loads(job["payload"])["session"])
+            if session is not None and session.status == "scheduled":
+                if job["kind"] == "reminder":
+                    where = "i.rsvp IN ('yes', 'maybe')"
+                else:  # one nudge, to those who never answered
+                    where = "i.rsvp IS NULL AND i.nudged = 0"
+                rows = conn.execute(
+                    "SELECT i.id AS invitation, u.id, u.channel, u.address, u.language FROM invitations i "
+                    f"JOIN users u ON u.id = i.user_id WHERE i.session_id = ? AND {where} "
+                    "AND u.stopped = 0 AND u.unreachable = 0",
+                    (session.id,),
+                ).fetchall()
+                for r in rows:
+                    _enqueue_one(conn, render(job["kind"], session, r, r["invitation"]), at)
+                    if job["kind"] == "nudge":
+                        conn.execute("UPDATE invitations SET nudged = 1 WHERE id = ?", (r["invitation"],))
+                    sent += 1
+            conn.execute("UPDATE jobs SET status = 'done', done_at = ? WHERE id = ?", (iso(at), job["id"]))
+        conn.execute("COMMIT")
+        return sent
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+async def due_session_ids(conn: Conn, at: datetime) -> list[int]:
+    rows = await conn.execute_fetchall(
+        "SELECT DISTINCT json_extract(payload, '$.session') FROM jobs "
+        "WHERE status = 'pending' AND run_at <= ?",
+        (iso(at),),
+    )
+    return [r[0] for r in rows]
+
+
+async def next_job_at(conn: Conn) -> datetime | None:
+    rows = await conn.execute_fetchall("SELECT MIN(run_at) FROM jobs WHERE status = 'pending'")
+    return datetime.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
+
+
+def cancel(conn: Raw, session: Session, render: Callable[..., Outbound], at: datetime) -> int:
+    """Cancel a session: tell everyone invited, and drop its pending jobs."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("UPDATE club_sessions SET status = 'cancelled' WHERE id = ?", (session.id,))
+        conn.execute(
+            "UPDATE jobs SET status = 'cancelled', done_at = ? "
+            "WHERE status = 'pending' AND json_extract(payload, '$.session') = ?",
+            (iso(at), session.id),
+        )
+        rows = conn.execute(
+            "SELECT u.id, u.channel, u.address, u.language FROM invitations i "
+            "JOIN users u ON u.id = i.user_id WHERE i.session_id = ? AND u.stopped = 0 AND u.unreachable = 0",
+            (session.id,),
+        ).fetchall()
+        for r in rows:
+            _enqueue_one(conn, render("cancelled", session, r), at)
+        conn.execute("COMMIT")
+        return len(rows)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+# -- answers ----------------------------------------------------------------------
+
+
+async def record_rsvp(
+    conn: Conn, invitation_id: int, user_id: int, answer: str, at: datetime
+) -> Session | None:
+    """The session answered for, or None if the invitation is not this user's."""
+    if answer not in RSVP:
+        return None
+    rows = await conn.execute_fetchall(
+        "SELECT session_id FROM invitations WHERE id = ? AND user_id = ?", (invitation_id, user_id)
+    )
+    if not rows:
+        return None
+    await conn.execute(
+        "UPDATE invitations SET rsvp = ?, rsvp_at = ? WHERE id = ?", (answer, iso(at), invitation_id)
+    )
+    return await get_session(conn, rows[0][0])
+
+
+async def latest_open_invitation(conn: Conn, user_id: int, since: str | None) -> int | None:
+    """The newest unanswered invitation sent after the user's last message, if any."""
+    rows = await conn.execute_fetchall(
+        "SELECT i.id FROM invitations i JOIN club_sessions s ON s.id = i.session_id "
+        "WHERE i.user_id = ? AND i.rsvp IS NULL AND s.status = 'scheduled' AND i.created_at > ? "
+        "ORDER BY i.created_at DESC LIMIT 1",
+        (user_id, since or ""),
+    )
+    return rows[0][0] if rows else None
+
+
+async def mark_attendance(conn: Conn, session_id: int, user_id: int, attended: bool) -> bool:
+    cur = await conn.execute(
+        "UPDATE invitations SET attended = ? WHERE session_id = ? AND user_id = ?",
+        (int(attended), session_id, user_id),
+    )
+    return bool(cur.rowcount)
+
+
+async def session_status(conn: Conn, session_id: int) -> dict[str, int]:
+    """Counts for the facilitator and `broadcast status`: no names, no numbers."""
+    rows = await conn.execute_fetchall(
+        "SELECT COUNT(*) AS invited, "
+        "SUM(o.status IN ('sent', 'delivered', 'read')) AS sent, "
+        "SUM(o.status IN ('delivered', 'read')) AS delivered, "
+        "SUM(o.status IN ('failed', 'undelivered')) AS failed, "
+        "SUM(o.status = 'held') AS held, "
+        "SUM(o.status IN ('queued', 'sending')) AS waiting, "
+        "SUM(i.rsvp = 'yes') AS yes, SUM(i.rsvp = 'maybe') AS maybe, SUM(i.rsvp = 'no') AS no, "
+        "SUM(i.rsvp IS NULL) AS no_answer, SUM(i.attended = 1) AS attended "
+        "FROM invitations i LEFT JOIN outbox o ON o.id = i.outbox_id WHERE i.session_id = ?",
+        (session_id,),
+    )
+    return {k: int(rows[0][k] or 0) for k in rows[0].keys()}  # noqa: SIM118 - sqlite3.Row
