@@ -1,0 +1,194 @@
+"""Clubs, sessions, invitations, RSVP, reminders and roles, on a real database with an injected clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot import clubs
+from bot.app import App
+from bot.authz import Action, Role, allowed
+from bot.engine.messages import BULK, utcnow
+from bot.scheduler import Scheduler
+from bot.storage import repo
+from tests.conftest import Chat
+
+
+async def make_club(app: App, name: str = "Huye Peace Club") -> clubs.Club:
+    async with app.db.transaction() as conn:
+        return await clubs.create_club(conn, name, "Huye", "rw", utcnow())
+
+
+async def member(app: App, club: clubs.Club, address: str, language: int) -> Chat:
+    chat = Chat(app, address=address)
+    await chat.onboard(language=language)
+    await chat.send(f"join {club.code}")
+    return chat
+
+
+async def outbox_for(app: App, address: str) -> list[dict]:
+    async with app.db.conn.execute(
+        "SELECT payload, priority FROM outbox WHERE address = ? ORDER BY id", (address,)
+    ) as cur:
+        return [json.loads(r[0]) | {"priority": r[1]} for r in await cur.fetchall()]
+
+
+async def plan(app: App, club: clubs.Club, starts_at: datetime) -> clubs.Session:
+    async with app.db.transaction() as conn:
+        session_id = await clubs.create_session(
+            conn, club, starts_at, "Huye sector hall", "Listening", None, utcnow()
+        )
+        session = await clubs.get_session(conn, session_id)
+    assert session is not None
+    return session
+
+
+async def invite(app: App, session: clubs.Session, at: datetime) -> int:
+    render = clubs.Renderer(app.engine.catalogs)
+    async with app.db.exclusive() as conn:
+        return await repo.in_thread(conn, clubs.invite, session, render, at)
+
+
+async def test_joining_by_code_keyword_or_deep_link_and_leaving(app: App) -> None:
+    club = await make_club(app)
+    tr = app.engine.catalogs.gettext
+    amina = Chat(app, address="amina")
+    await amina.onboard(language=2)
+    await amina.send(f"rejoindre {club.code.lower()}")
+    assert "Bienvenue dans Huye Peace Club (Huye)" in amina.texts
+    await amina.send(f"join {club.code}")
+    assert tr("fr", "You are already a member of {club}.").format(club=club.name) in amina.texts
+    # A new learner arriving by the Telegram deep link joins, then chooses a language.
+    newcomer = Chat(app, address="newcomer", channel="telegram")
+    await newcomer.send(f"/start club_{club.code}")
+    assert "Huye Peace Club" in newcomer.texts and newcomer.last[-1].choices[0].label == "Ikinyarwanda"
+    await amina.send("injira ZZZZ9")
+    assert "ZZZZ9" in amina.texts and "animateur" in amina.texts
+    await amina.send("quitter")
+    assert "Huye Peace Club" in amina.texts
+    async with app.db.conn.execute("SELECT COUNT(*) FROM memberships") as cur:
+        assert (await cur.fetchone())[0] == 1  # only the newcomer
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_authorisation_matrix(action: Action) -> None:
+    club_a, club_b = 1, 2
+    organisation_wide = action in (Action.ANNOUNCE_ALL, Action.VIEW_ALL_STATS, Action.CREATE_CLUB)
+    expected = {
+        (Role.LEARNER, club_a): False,
+        (Role.LEARNER, club_b): False,
+        (Role.FACILITATOR, club_a): not organisation_wide and action is not Action.GRANT_ROLE,
+        (Role.FACILITATOR, club_b): False,
+        (Role.STAFF, club_a): action is not Action.GRANT_ROLE,
+        (Role.STAFF, club_b): action is not Action.GRANT_ROLE,
+        (Role.ADMIN, club_a): True,
+        (Role.ADMIN, club_b): True,
+    }
+    for (role, club), want in expected.items():
+        org_role = Role.LEARNER if role is Role.FACILITATOR else role
+        facilitates = {club_a} if role is Role.FACILITATOR else set()
+        assert allowed(org_role, facilitates, action, club) is want, (role, club, action)
+
+
+async def test_invitations_go_once_to_each_member_in_their_language_and_rsvp_is_recorded(app: App) -> None:
+    club = await make_club(app)
+    rw, fr, en = [await member(app, club, name, lang) for name, lang in (("rw1", 1), ("fr1", 2), ("en1", 3))]
+    stopped = await member(app, club, "stopped1", 3)
+    await stopped.send("stop")
+    now = utcnow()
+    session = await plan(app, club, now + timedelta(days=3))
+    assert await invite(app, session, now) == 3  # the one who sent STOP is not invited
+    assert await invite(app, session, now) == 0  # nobody twice
+    for chat, lang, word in ((rw, "rw", "rigutumiye"), (fr, "fr", "t'invite"), (en, "en", "invites you")):
+        invitation = (await outbox_for(app, chat.address))[-1]
+        assert word in invitation["text"] and invitation["language"] == lang
+        assert invitation["priority"] == BULK and invitation["key"] == "session_invitation"
+        assert [c[0].rsplit(".", 1)[1] for c in invitation["choices"]] == ["yes", "maybe", "no"]
+    # A tap on the button, a typed number, a typed word: each is recorded once.
+    yes_id = (await outbox_for(app, en.address))[-1]["choices"][0][0]
+    await en.send(payload=yes_id)
+    assert "Thank you! Your answer for Huye Peace Club" in en.texts
+    await fr.send("2")  # the last message was the invitation: "2" is "Peut-être"
+    await rw.send("oya")
+    async with app.db.conn.execute("SELECT rsvp FROM invitations ORDER BY user_id") as cur:
+        assert [r[0] for r in await cur.fetchall()] == ["no", "maybe", "yes"]
+    # Somebody else's invitation cannot be answered.
+    await rw.send(payload=yes_id)
+    assert "not yours" in rw.texts or "si ubwawe" in rw.texts
+    async with app.db.transaction() as conn:
+        status = await clubs.session_status(conn, session.id)
+    assert (status["invited"], status["yes"], status["maybe"], status["no"], status["no_answer"]) == (
+        3,
+        1,
+        1,
+        1,
+        0,
+    )
+
+
+async def test_reminders_and_one_nudge_fire_once_at_the_right_times(app: App) -> None:
+    club = await make_club(app)
+    yes, silent = await member(app, club, "yes1", 3), await member(app, club, "silent1", 3)
+    no = await member(app, club, "no1", 3)
+    start = utcnow()
+    session = await plan(app, club, start + timedelta(days=3))
+    await invite(app, session, start)
+    for chat, answer in ((yes, "yes"), (no, "no")):
+        choice = next(
+            c for c in (await outbox_for(app, chat.address))[-1]["choices"] if c[0].endswith(answer)
+        )
+        await chat.send(payload=choice[0])
+    clock = [start]
+    scheduler = Scheduler(app.db, clubs.Renderer(app.engine.catalogs), clock=lambda: clock[0])
+
+    async def texts_at(moment: datetime) -> dict[str, list[str]]:
+        clock[0] = moment
+        await scheduler.run_once()
+        await scheduler.run_once()  # a second run fires nothing again
+        return {c.address: [m["text"] for m in await outbox_for(app, c.address)] for c in (yes, silent, no)}
+
+    before = await texts_at(start + timedelta(hours=23))
+    after_nudge = await texts_at(start + timedelta(hours=24, minutes=1))
+    assert [len(after_nudge[a]) - len(before[a]) for a in ("yes1", "silent1", "no1")] == [0, 1, 0]
+    assert "waiting for your answer" in after_nudge["silent1"][-1]
+    day_before = await texts_at(session.starts_at - timedelta(hours=24))
+    two_hours = await texts_at(session.starts_at - timedelta(hours=2))
+    for address, want in (("yes1", 2), ("silent1", 0), ("no1", 0)):
+        reminders = [t for t in two_hours[address] if t.startswith("Reminder:")]
+        assert len(reminders) == want, address
+    assert day_before["yes1"][-1].startswith("Reminder:")
+    async with app.db.conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'pending'") as cur:
+        assert (await cur.fetchone())[0] == 0
+
+
+async def test_cancelling_tells_everyone_invited_and_drops_the_reminders(app: App) -> None:
+    club = await make_club(app)
+    a, b = await member(app, club, "a1", 1), await member(app, club, "b1", 2)
+    now = utcnow()
+    session = await plan(app, club, now + timedelta(days=2))
+    await invite(app, session, now)
+    async with app.db.exclusive() as conn:
+        told = await repo.in_thread(conn, clubs.cancel, session, clubs.Renderer(app.engine.catalogs), now)
+    assert told == 2
+    assert (await outbox_for(app, b.address))[-1]["text"].startswith("Annulé")
+    assert (await outbox_for(app, a.address))[-1]["text"].startswith("Byasubitswe")
+    async with app.db.conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'pending'") as cur:
+        assert (await cur.fetchone())[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-05 15:00", datetime(2026, 12, 5, 13, 0)),
+        ("5/12/2026 15h", datetime(2026, 12, 5, 13, 0)),
+        ("05/12/2026 15H30", datetime(2026, 12, 5, 13, 30)),
+        ("2026-12-05T09:05", datetime(2026, 12, 5, 7, 5)),
+        ("next saturday", None),
+        ("2026-13-05 15:00", None),
+    ],
+)
+def test_session_times_are_read_leniently_in_kigali_time(text: str, expected: datetime | None) -> None:
+    parsed = clubs.parse_when(text)
+    assert (parsed.replace(tzinfo=None) if parsed else None) == expected
