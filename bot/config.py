@@ -62,6 +62,7 @@ class Settings:
     telegram_bot_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_secret: str | None = None
+    telegram_mps: int = 30  # Telegram's overall limit for a bot
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_whatsapp_from: str | None = None
@@ -108,6 +109,7 @@ class Settings:
             telegram_bot_token=opt("TELEGRAM_BOT_TOKEN"),
             telegram_api_url=(env.get("TELEGRAM_API_URL") or "https://api.telegram.org").rstrip("/"),
             telegram_webhook_secret=opt("TELEGRAM_WEBHOOK_SECRET"),
+            telegram_mps=_int(env, "TELEGRAM_MPS", 30),
             twilio_account_sid=opt("TWILIO_ACCOUNT_SID"),
             twilio_auth_token=opt("TWILIO_AUTH_TOKEN"),
             twilio_whatsapp_from=opt("TWILIO_WHATSAPP_FROM"),

@@ -284,7 +284,7 @@ class TelegramChannel:
             start=self.start,
             stop=self.stop,
             max_in_flight=32,
-            rate=RateLimiter(30),
+            rate=RateLimiter(self.settings.telegram_mps),
         )
 
 
