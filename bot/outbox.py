@@ -55,7 +55,8 @@ class RateLimiter:
 
     def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.rate = rate
-        self.capacity = burst if burst is not None else max(1.0, rate)
+        # No burst by default: an even pace never trips a platform's per-second window.
+        self.capacity = burst if burst is not None else 1.0
         self.tokens = self.capacity
         self.clock = clock
         self.updated = clock()

@@ -52,6 +52,9 @@ class FakeBotAPI:
     url: str = ""
     # Called with each accepted sendMessage/sendPhoto (benchmarks time replies with it).
     on_send: Callable[[Call], None] | None = None
+    # Like Telegram: beyond this many sends in any second, answer 429 with retry_after.
+    limit_per_second: int | None = None
+    _window: list[float] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
 
@@ -147,6 +150,14 @@ class FakeBotAPI:
             if code == 403:
                 body["description"] = "Forbidden: bot was blocked by the user"
             return JSONResponse(body, status_code=code)
+        if method in ("sendMessage", "sendPhoto") and self.limit_per_second is not None:
+            now = time.monotonic()
+            self._window = [t for t in self._window if now - t < 1.0]
+            if len(self._window) >= self.limit_per_second:
+                call.ok = False
+                body = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1"}
+                return JSONResponse({**body, "parameters": {"retry_after": 1}}, status_code=429)
+            self._window.append(now)
         if method in ("sendMessage", "sendPhoto") and int(params.get("chat_id", 0)) in self.forbidden_chats:
             call.ok = False
             return JSONResponse(
