@@ -113,6 +113,35 @@ async def club_by_code(conn: Conn, code: str) -> Club | None:
     return _club(rows[0]) if rows else None
 
 
+async def clubs_by_ids(conn: Conn, ids: set[int] | None) -> list[Club]:
+    """These clubs, or every club (None)."""
+    rows = await conn.execute_fetchall("SELECT id, code, name, district, language FROM clubs ORDER BY name")
+    return [_club(r) for r in rows if ids is None or r["id"] in ids]
+
+
+async def upcoming_sessions(conn: Conn, club_ids: list[int], since: datetime) -> list[Session]:
+    if not club_ids:
+        return []
+    rows = await conn.execute_fetchall(
+        f"SELECT id FROM club_sessions WHERE club_id IN ({','.join('?' * len(club_ids))}) "
+        "AND status = 'scheduled' AND starts_at >= ? ORDER BY starts_at LIMIT 8",
+        (*club_ids, iso(since)),
+    )
+    sessions = [await get_session(conn, r[0]) for r in rows]
+    return [s for s in sessions if s is not None]
+
+
+async def attendees(conn: Conn, session_id: int) -> list[tuple[int, str, int | None]]:
+    """(user id, display name or pseudonym, attended) of those who said yes or maybe."""
+    rows = await conn.execute_fetchall(
+        "SELECT u.id, COALESCE(u.display_name, u.pseudonym), i.attended FROM invitations i "
+        "JOIN users u ON u.id = i.user_id WHERE i.session_id = ? AND i.rsvp IN ('yes', 'maybe') "
+        "ORDER BY 2 LIMIT 30",
+        (session_id,),
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
 async def list_clubs(conn: Conn) -> list[tuple[Club, int]]:
     rows = await conn.execute_fetchall(
         "SELECT c.id, c.code, c.name, c.district, c.language, COUNT(m.user_id) AS members FROM clubs c "
@@ -256,39 +285,47 @@ _MEMBERS = (
 
 
 def invite(conn: Raw, session: Session, render: Callable[..., Outbound], at: datetime) -> int:
-    """Invite every member not yet invited, and schedule reminders and one nudge. One hop.
+    """Invite every member not yet invited, and schedule reminders and one nudge: one
+    transaction, one thread hop. Returns how many were invited now (0 on a repeat)."""
+    return _in_transaction(conn, invite_within, session, render, at)
 
-    Returns how many were invited now (0 on a repeat: nobody is invited twice).
-    """
+
+def invite_within(conn: Raw, session: Session, render: Callable[..., Outbound], at: datetime) -> int:
+    """`invite`, inside a transaction the caller holds (a chat turn)."""
+    invited = 0
+    for member in conn.execute(_MEMBERS, (session.club.id,)).fetchall():
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO invitations (session_id, user_id, created_at) VALUES (?, ?, ?)",
+            (session.id, member["id"], iso(at)),
+        )
+        if not cur.rowcount:
+            continue
+        invitation_id = cur.lastrowid
+        outbox_id = _enqueue_one(conn, render("invitation", session, member, invitation_id), at)
+        conn.execute("UPDATE invitations SET outbox_id = ? WHERE id = ?", (outbox_id, invitation_id))
+        invited += 1
+    already = conn.execute(
+        "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND json_extract(payload, '$.session') = ?",
+        (session.id,),
+    ).fetchone()[0]
+    if invited and not already:
+        jobs = [("reminder", session.starts_at - before) for before in REMINDERS]
+        jobs.append(("nudge", at + NUDGE_AFTER))
+        for kind, run_at in jobs:
+            if at < run_at < session.starts_at:
+                conn.execute(
+                    "INSERT INTO jobs (kind, run_at, payload) VALUES (?, ?, ?)",
+                    (kind, iso(run_at), json.dumps({"session": session.id})),
+                )
+    return invited
+
+
+def _in_transaction(conn: Raw, fn: Callable[..., Any], *args: Any) -> Any:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        invited = 0
-        for member in conn.execute(_MEMBERS, (session.club.id,)).fetchall():
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO invitations (session_id, user_id, created_at) VALUES (?, ?, ?)",
-                (session.id, member["id"], iso(at)),
-            )
-            if not cur.rowcount:
-                continue
-            invitation_id = cur.lastrowid
-            outbox_id = _enqueue_one(conn, render("invitation", session, member, invitation_id), at)
-            conn.execute("UPDATE invitations SET outbox_id = ? WHERE id = ?", (outbox_id, invitation_id))
-            invited += 1
-        already = conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND json_extract(payload, '$.session') = ?",
-            (session.id,),
-        ).fetchone()[0]
-        if invited and not already:
-            jobs = [("reminder", session.starts_at - before) for before in REMINDERS]
-            jobs.append(("nudge", at + NUDGE_AFTER))
-            for kind, run_at in jobs:
-                if at < run_at < session.starts_at:
-                    conn.execute(
-                        "INSERT INTO jobs (kind, run_at, payload) VALUES (?, ?, ?)",
-                        (kind, iso(run_at), json.dumps({"session": session.id})),
-                    )
+        result = fn(conn, *args)
         conn.execute("COMMIT")
-        return invited
+        return result
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -346,27 +383,48 @@ async def next_job_at(conn: Conn) -> datetime | None:
 
 
 def cancel(conn: Raw, session: Session, render: Callable[..., Outbound], at: datetime) -> int:
-    """Cancel a session: tell everyone invited, and drop its pending jobs."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("UPDATE club_sessions SET status = 'cancelled' WHERE id = ?", (session.id,))
-        conn.execute(
-            "UPDATE jobs SET status = 'cancelled', done_at = ? "
-            "WHERE status = 'pending' AND json_extract(payload, '$.session') = ?",
-            (iso(at), session.id),
+    """Cancel a session: tell everyone invited, and drop its pending jobs. One hop."""
+    return _in_transaction(conn, cancel_within, session, render, at)
+
+
+def cancel_within(conn: Raw, session: Session, render: Callable[..., Outbound], at: datetime) -> int:
+    conn.execute("UPDATE club_sessions SET status = 'cancelled' WHERE id = ?", (session.id,))
+    conn.execute(
+        "UPDATE jobs SET status = 'cancelled', done_at = ? "
+        "WHERE status = 'pending' AND json_extract(payload, '$.session') = ?",
+        (iso(at), session.id),
+    )
+    rows = conn.execute(
+        "SELECT u.id, u.channel, u.address, u.language FROM invitations i "
+        "JOIN users u ON u.id = i.user_id WHERE i.session_id = ? AND u.stopped = 0 AND u.unreachable = 0",
+        (session.id,),
+    ).fetchall()
+    for r in rows:
+        _enqueue_one(conn, render("cancelled", session, r), at)
+    return len(rows)
+
+
+def announce_within(conn: Raw, club_ids: list[int], text: str, language: str, at: datetime) -> int:
+    """A facilitator's or staff member's own words to every member of these clubs, once each."""
+    rows = conn.execute(
+        "SELECT DISTINCT u.id, u.channel, u.address FROM memberships m JOIN users u ON u.id = m.user_id "
+        f"WHERE m.club_id IN ({','.join('?' * len(club_ids))}) "
+        "AND u.stopped = 0 AND u.unreachable = 0 AND u.address NOT LIKE 'retired:%'",
+        club_ids,
+    ).fetchall()
+    for r in rows:
+        message = Outbound(
+            r["channel"],
+            r["address"],
+            text,
+            priority=BULK,
+            language=language,
+            key="announcement",
+            args={"text": text},
+            user_id=r["id"],
         )
-        rows = conn.execute(
-            "SELECT u.id, u.channel, u.address, u.language FROM invitations i "
-            "JOIN users u ON u.id = i.user_id WHERE i.session_id = ? AND u.stopped = 0 AND u.unreachable = 0",
-            (session.id,),
-        ).fetchall()
-        for r in rows:
-            _enqueue_one(conn, render("cancelled", session, r), at)
-        conn.execute("COMMIT")
-        return len(rows)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        _enqueue_one(conn, message, at)
+    return len(rows)
 
 
 # -- answers ----------------------------------------------------------------------

@@ -82,7 +82,13 @@ def make_senders(app: App, channels: list[ChannelRuntime]) -> dict[str, OutboxSe
         c.name: OutboxSender(app.db, c.transport, max_in_flight=c.max_in_flight, rate=c.rate)
         for c in channels
     }
-    app.engine.set_outbox_listener(lambda name: senders[name].wake() if name in senders else None)
+
+    def wake(name: str) -> None:
+        for channel, sender in senders.items():
+            if name in (channel, "*"):
+                sender.wake()
+
+    app.engine.set_outbox_listener(wake)
     return senders
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -192,3 +193,72 @@ async def test_cancelling_tells_everyone_invited_and_drops_the_reminders(app: Ap
 def test_session_times_are_read_leniently_in_kigali_time(text: str, expected: datetime | None) -> None:
     parsed = clubs.parse_when(text)
     assert (parsed.replace(tzinfo=None) if parsed else None) == expected
+
+
+async def facilitator_of(app: App, club: clubs.Club, address: str = "keza") -> Chat:
+    chat = Chat(app, address=address)
+    await chat.onboard()
+    async with app.db.transaction() as conn:
+        user = await repo.find_user(conn, "console", address)
+        assert user is not None
+        await clubs.grant(conn, user.id, "facilitator", club, utcnow())
+    return chat
+
+
+async def test_a_facilitator_plans_invites_follows_and_marks_attendance_in_chat(app: App) -> None:
+    club = await make_club(app)
+    learners = [await member(app, club, f"m{n}", 3) for n in range(3)]
+    keza = await facilitator_of(app, club)
+    await keza.send("new session")
+    assert "When?" in keza.texts
+    await keza.send("tomorrow-ish")  # not a date: asked again, nothing lost
+    assert "could not read that date" in keza.texts
+    starts = (utcnow() + timedelta(days=4)).astimezone(ZoneInfo("Africa/Kigali"))
+    await keza.send(starts.strftime("%d/%m/%Y 15h"))
+    await keza.send("Cell office")
+    await keza.send("Listening without judging")
+    assert "Send the invitations to every member now?" in keza.texts
+    await keza.tap("Send invitations")
+    assert "Invitations are on their way to 4 member(s)" in keza.texts  # 3 learners and Keza
+    for learner in learners:
+        assert "Listening without judging" in (await outbox_for(app, learner.address))[-1]["text"]
+    await learners[0].send("1")  # yes
+    await learners[1].send("maybe")
+    await keza.send("sessions")
+    assert "yes 1, maybe 1" in keza.texts
+    await keza.tap(1)
+    await keza.tap("Mark attendance")
+    people = keza.last[-1].choices
+    assert len(people) == 3 and all(c.label.startswith("◻️") for c in people[:2])  # yes and maybe, then Done
+    await keza.tap(1)  # ticks the first one who answered
+    assert keza.last[-1].choices[0].label.startswith("✅")
+    async with app.db.conn.execute("SELECT COUNT(*) FROM invitations WHERE attended = 1") as cur:
+        assert (await cur.fetchone())[0] == 1
+
+
+async def test_a_learner_is_refused_politely_and_the_refusal_is_logged(app: App) -> None:
+    club = await make_club(app)
+    learner = await member(app, club, "curious", 3)
+    for command in ("new session", "sessions", "announce"):
+        await learner.send(command)
+        assert "only a club's facilitator or our staff" in learner.texts
+    async with app.db.conn.execute("SELECT COUNT(*) FROM events WHERE type = 'denied'") as cur:
+        assert (await cur.fetchone())[0] == 3
+    async with app.db.conn.execute("SELECT COUNT(*) FROM club_sessions") as cur:
+        assert (await cur.fetchone())[0] == 0
+
+
+async def test_an_announcement_has_a_preview_and_goes_once_to_each_member(app: App) -> None:
+    club, other = await make_club(app), await make_club(app, "Gisagara Club")
+    inside = await member(app, club, "inside", 1)
+    outside = await member(app, other, "outside", 1)
+    keza = await facilitator_of(app, club)
+    await keza.send("announce")
+    assert [c.label for c in keza.last[-1].choices] == ["Huye Peace Club", "Cancel"]  # only her club
+    await keza.tap("Huye Peace Club")
+    await keza.send("Umuganda: bring a hoe on Saturday.")
+    assert "Preview" in keza.texts and "bring a hoe" in keza.texts
+    await keza.tap("Send")
+    assert "Sent to 2 member(s)" in keza.texts
+    assert (await outbox_for(app, inside.address))[-1]["text"] == "Umuganda: bring a hoe on Saturday."
+    assert all("hoe" not in m["text"] for m in await outbox_for(app, outside.address))

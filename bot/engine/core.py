@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bot.content.loader import Content
-from bot.engine import achievements, care, clubs_chat, runner, screens
+from bot.engine import achievements, care, clubs_chat, facilitator, runner, screens
 from bot.engine.intents import Command, Intent, match_choice, parse_command
 from bot.engine.messages import REPLY, Choice, Inbound, Outbound, utcnow
 from bot.engine.turn import Turn
@@ -23,6 +23,8 @@ from bot.storage.db import Database
 log = logging.getLogger(__name__)
 
 APOLOGY = N_("Sorry, something went wrong on our side. Send menu to go on.")
+# A facilitator following sessions: the screens `facilitator.answer_sessions` handles.
+FOLLOW_SCREENS = {"sessions", "session_action", "session_cancel", "attendance"}
 # What a user who sent STOP may still ask for.
 WHILE_STOPPED = {Intent.START, Intent.STOP, Intent.HELP, Intent.MYDATA, Intent.DELETE, Intent.PRIVACY}
 
@@ -131,6 +133,8 @@ class Engine:
                     turn.event("user_created", hint=user.language_hint)
                 turn.event("message_in", kind="tap" if inbound.payload else "text")
                 await self._dispatch(turn, inbound)
+                if turn.data.pop("bulk_queued", False):
+                    self._on_outbox("*")  # invitations or an announcement for every channel
                 if not turn.out:  # never leave a learner in silence
                     await self._reprompt(turn, turn._("Sorry, I did not understand that."))
                 # Learners who declined (or await a guardian) leave no analytics trail.
@@ -292,6 +296,12 @@ class Engine:
             await self._reprompt(turn)
         elif intent is Intent.PRIVACY:
             care.privacy(turn)
+        elif intent is Intent.NEW_SESSION:
+            await facilitator.new_session(turn)
+        elif intent is Intent.SESSIONS:
+            await facilitator.list_sessions(turn)
+        elif intent is Intent.ANNOUNCE:
+            await facilitator.announce(turn)
 
     async def _answer(self, turn: Turn, text: str | None, choice: Choice | None) -> bool:
         screen = turn.screen
@@ -300,6 +310,22 @@ class Engine:
             if d is None or not turn.state.step_id:
                 return False
             return await runner.answer(turn, d, text, choice)
+        staff_screen = (screen or "").startswith(("plan_", "announce_")) or screen in FOLLOW_SCREENS
+        if staff_screen:
+            if choice is None and text is not None:
+                choice = match_choice(text, turn.offered())
+            screen = screen or ""
+            if screen.startswith("plan_"):
+                going = await facilitator.answer_plan(turn, screen, text, choice)
+            elif screen.startswith("announce_"):
+                going = await facilitator.answer_announce(turn, screen, text, choice)
+            else:
+                going = await facilitator.answer_sessions(turn, screen, choice)
+            if not going:
+                turn.data.pop("plan", None)
+                turn.data.pop("announce", None)
+                await screens.menu(turn)
+            return True
         if screen == "certificate":
             # A typed answer is the name to print, unless it matches a button.
             if choice is None and text is not None:

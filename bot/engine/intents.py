@@ -22,6 +22,9 @@ class Intent(StrEnum):
     DELETE = "delete"
     JOIN = "join"
     LEAVE = "leave"
+    NEW_SESSION = "newsession"
+    SESSIONS = "sessions"
+    ANNOUNCE = "announce"
 
 
 # Whole-message keywords, compared after `normalise()`. Kinyarwanda first, as most
@@ -52,6 +55,9 @@ KEYWORDS: dict[str, Intent] = {
     **dict.fromkeys(
         ["delete", "delete my data", "siba", "siba amakuru yanjye", "supprimer", "effacer"], Intent.DELETE
     ),
+    **dict.fromkeys(["new session", "newsession", "inama nshya", "nouvelle seance"], Intent.NEW_SESSION),
+    **dict.fromkeys(["sessions", "seances", "inama z'ihuriro"], Intent.SESSIONS),
+    **dict.fromkeys(["announce", "announcement", "itangazo", "annonce"], Intent.ANNOUNCE),
     **dict.fromkeys(
         ["start", "tangira", "ongera utangire", "commencer", "demarrer", "reprendre", "subscribe"],
         Intent.START,
