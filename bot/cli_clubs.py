@@ -7,11 +7,12 @@ one goes through `bot.authz`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from bot import clubs
+from bot import club_poster, clubs
 from bot.config import ConfigError, Settings
 from bot.engine.messages import utcnow
-from bot.i18n import Catalogs, format_datetime
+from bot.i18n import N_, Catalogs, format_datetime
 from bot.storage import repo
 from bot.storage.db import Database
 
@@ -26,6 +27,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     create.add_argument("--district", required=True, help="e.g. Huye, Gisagara, Nyaruguru, Nyanza, Nyabihu")
     create.add_argument("--language", choices=("rw", "fr", "en"), default="rw")
     csub.add_parser("list", help="clubs with their codes and member counts")
+    qr = csub.add_parser("qr", help="a printable poster with QR codes to join by Telegram and WhatsApp")
+    qr.add_argument("code", metavar="CODE")
+    qr.add_argument("--out", default=None, help="PNG file to write (default: club-CODE.png)")
 
     s = sub.add_parser("sessions", help="club sessions: create, invite, cancel")
     ssub = s.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
@@ -43,6 +47,30 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     bsub = b.add_subparsers(dest="broadcast_command", metavar="ACTION", required=True)
     st = bsub.add_parser("status", help="sent, delivered, failed, and each RSVP answer")
     st.add_argument("session", type=int, metavar="SESSION_ID")
+
+
+async def _poster(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    async with db.transaction() as conn:
+        club = await clubs.club_by_code(conn, args.code)
+    if club is None:
+        raise ConfigError(f"no club with the code {args.code!r} (see `python -m bot clubs list`)")
+    username, sender = settings.telegram_bot_username, settings.twilio_whatsapp_from
+    telegram = club_poster.telegram_link(username, club.code) if username else None
+    whatsapp = club_poster.whatsapp_link(sender, club.code) if sender else None
+    if not telegram and not whatsapp:
+        raise ConfigError("set TELEGRAM_BOT_USERNAME and/or TWILIO_WHATSAPP_FROM to make join links")
+    tr = Catalogs.load(settings.locales_dir).gettext
+    lang = club.language
+    text = club_poster.PosterText(
+        title=tr(lang, N_("Join {club}")).format(club=club.name),
+        telegram=tr(lang, N_("Telegram: scan to open the bot")),
+        whatsapp=tr(lang, N_("WhatsApp: scan, then press send")),
+        or_send=tr(lang, N_("Or send this message to the bot: join {code}")).format(code=club.code),
+    )
+    out = Path(args.out or f"club-{club.code}.png")
+    out.write_bytes(club_poster.render(text, club.code, telegram, whatsapp))  # noqa: ASYNC240 - a CLI
+    print(f"wrote {out}" + "".join(f"\n  {link}" for link in (telegram, whatsapp) if link))
+    return 0
 
 
 def _renderer(settings: Settings) -> clubs.Renderer:
@@ -64,6 +92,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"created {club.name} ({club.district}); join code {club.code}")
                 print(f"members join with: join {club.code}  (or /start club_{club.code} on Telegram)")
                 return 0
+            if args.clubs_command == "qr":
+                return await _poster(db, settings, args)
             async with db.transaction() as conn:
                 rows = await clubs.list_clubs(conn)
             for club, members in rows:

@@ -63,6 +63,7 @@ class Settings:
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_secret: str | None = None
     telegram_mps: int = 30  # Telegram's overall limit for a bot
+    telegram_bot_username: str | None = None  # for t.me join links on club posters
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_whatsapp_from: str | None = None
@@ -110,6 +111,7 @@ class Settings:
             telegram_api_url=(env.get("TELEGRAM_API_URL") or "https://api.telegram.org").rstrip("/"),
             telegram_webhook_secret=opt("TELEGRAM_WEBHOOK_SECRET"),
             telegram_mps=_int(env, "TELEGRAM_MPS", 30),
+            telegram_bot_username=(opt("TELEGRAM_BOT_USERNAME") or "").lstrip("@") or None,
             twilio_account_sid=opt("TWILIO_ACCOUNT_SID"),
             twilio_auth_token=opt("TWILIO_AUTH_TOKEN"),
             twilio_whatsapp_from=opt("TWILIO_WHATSAPP_FROM"),

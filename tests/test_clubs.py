@@ -262,3 +262,32 @@ async def test_an_announcement_has_a_preview_and_goes_once_to_each_member(app: A
     assert "Sent to 2 member(s)" in keza.texts
     assert (await outbox_for(app, inside.address))[-1]["text"] == "Umuganda: bring a hoe on Saturday."
     assert all("hoe" not in m["text"] for m in await outbox_for(app, outside.address))
+
+
+def test_the_join_poster_has_both_links_in_the_club_language(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "TELEGRAM_BOT_USERNAME": "@ClubSpeakBot",
+        "TWILIO_WHATSAPP_FROM": "whatsapp:+250788000000",
+    }
+
+    def bot(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, capture_output=True, text=True
+        )
+
+    created = bot("clubs", "create", "--name", "Nyabihu Club", "--district", "Nyabihu").stdout
+    code = created.split("join code ")[1].split()[0]
+    out = bot("clubs", "qr", code, "--out", "poster.png").stdout
+    assert f"https://t.me/ClubSpeakBot?start=club_{code}" in out
+    assert f"https://wa.me/250788000000?text=join%20{code}" in out
+    assert Image.open(tmp_path / "poster.png").size == (1240, 1754)
+    missing = bot("clubs", "qr", "NOPE9")
+    assert missing.returncode == 2 and "no club with the code" in missing.stderr
