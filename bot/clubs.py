@@ -339,12 +339,23 @@ def run_due_jobs(
     try:
         sent = 0
         due = conn.execute(
-            "SELECT id, kind, payload FROM jobs WHERE status = 'pending' AND run_at <= ? ORDER BY run_at",
+            "SELECT id, kind, run_at, payload FROM jobs "
+            "WHERE status = 'pending' AND run_at <= ? ORDER BY run_at",
             (iso(at),),
         ).fetchall()
+        latest_reminder: dict[int, str] = {}
+        for job in due:
+            if job["kind"] == "reminder":
+                sid = json.loads(job["payload"])["session"]
+                latest_reminder[sid] = max(latest_reminder.get(sid, ""), job["run_at"])
         for job in due:
             session = sessions.get(json.loads(job["payload"])["session"])
-            if session is not None and session.status == "scheduled":
+            # After downtime, only the latest due reminder goes, and no nudge close to the start.
+            stale = session is not None and (
+                (job["kind"] == "reminder" and job["run_at"] < latest_reminder.get(session.id, ""))
+                or (job["kind"] == "nudge" and at >= session.starts_at - REMINDERS[-1])
+            )
+            if session is not None and session.status == "scheduled" and not stale:
                 if job["kind"] == "reminder":
                     where = "i.rsvp IN ('yes', 'maybe')"
                 else:  # one nudge, to those who never answered

@@ -139,7 +139,8 @@ class OutboxSender:
         sent = 0
         while True:
             claimed, _ = await self._claim()
-            if not claimed and not self._tasks:
+            # Marks written by deliveries that ended during the claim go with the next one.
+            if not claimed and not self._tasks and not self._sent:
                 return sent
             sent += claimed
             if self._tasks:
