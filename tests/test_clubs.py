@@ -291,3 +291,19 @@ def test_the_join_poster_has_both_links_in_the_club_language(tmp_path) -> None: 
     assert Image.open(tmp_path / "poster.png").size == (1240, 1754)
     missing = bot("clubs", "qr", "NOPE9")
     assert missing.returncode == 2 and "no club with the code" in missing.stderr
+
+
+async def test_only_an_admin_grants_roles_in_chat(app: App) -> None:
+    club = await make_club(app)
+    boss, keza = Chat(app, address="boss"), await member(app, club, "keza2", 3)
+    await boss.onboard()
+    await keza.send(f"grant facilitator console:keza2 {club.code}")
+    assert "only a club's facilitator or our staff" in keza.texts  # a learner cannot
+    async with app.db.transaction() as conn:
+        await conn.execute("UPDATE users SET role = 'admin' WHERE address = 'boss'")
+    await boss.send("grant facilitator console:keza2")  # no club: explained, nothing done
+    assert "grant ROLE CHANNEL:ADDRESS" in boss.texts
+    await boss.send(f"grant facilitator console:keza2 {club.code}")
+    assert "is now facilitator" in boss.texts
+    await keza.send("sessions")
+    assert "No upcoming sessions" in keza.texts

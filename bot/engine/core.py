@@ -302,6 +302,8 @@ class Engine:
             await facilitator.list_sessions(turn)
         elif intent is Intent.ANNOUNCE:
             await facilitator.announce(turn)
+        elif intent is Intent.GRANT:
+            await facilitator.grant(turn, command.argument)
 
     async def _answer(self, turn: Turn, text: str | None, choice: Choice | None) -> bool:
         screen = turn.screen

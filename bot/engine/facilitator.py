@@ -301,3 +301,31 @@ async def answer_announce(turn: Turn, screen: str, text: str | None, choice: Cho
         turn.say(_("Sent to {n} member(s).").format(n=sent))
         return False
     return False
+
+
+# -- roles ---------------------------------------------------------------------------------
+
+
+async def grant(turn: Turn, argument: str | None) -> None:
+    """Admins only: "grant ROLE CHANNEL:ADDRESS [CLUB_CODE]"."""
+    _ = turn._
+    mine = await clubs.facilitated(turn.conn, turn.user.id)
+    if not allowed(turn.user.role, mine, Action.GRANT_ROLE):
+        refuse(turn, Action.GRANT_ROLE)
+        return
+    parts = (argument or "").split()
+    usage = _(
+        "Write: grant ROLE CHANNEL:ADDRESS [CLUB CODE], for example grant facilitator telegram:42 K7Q2."
+    )
+    if len(parts) < 2 or parts[0] not in ("learner", "facilitator", "staff", "admin") or ":" not in parts[1]:
+        turn.say(usage)
+        return
+    role, (channel, _sep, address) = parts[0], parts[1].partition(":")
+    club = await clubs.club_by_code(turn.conn, parts[2]) if len(parts) > 2 else None
+    target = await repo.find_user(turn.conn, channel, address)
+    if target is None or (role == "facilitator" and club is None):
+        turn.say(usage)
+        return
+    await clubs.grant(turn.conn, target.id, role, club, turn.now)
+    turn.event("role_granted", role=role)
+    turn.say(_("Done: {who} is now {role}.").format(who=target.pseudonym, role=role))

@@ -25,6 +25,7 @@ class Intent(StrEnum):
     NEW_SESSION = "newsession"
     SESSIONS = "sessions"
     ANNOUNCE = "announce"
+    GRANT = "grant"
 
 
 # Whole-message keywords, compared after `normalise()`. Kinyarwanda first, as most
@@ -68,6 +69,7 @@ COMMANDS: dict[str, Intent] = {i.value: i for i in Intent}
 WITH_ARGUMENT: dict[str, Intent] = {
     **dict.fromkeys(["join", "injira", "rejoindre", "kwinjira"], Intent.JOIN),
     **dict.fromkeys(["leave", "sohoka", "quitter", "kuvamo"], Intent.LEAVE),
+    "grant": Intent.GRANT,  # admins: "grant facilitator telegram:42 K7Q2"
 }
 
 _PUNCT_EDGES = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
