@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.config import ConfigError, Settings
 from bot.content.loader import Content, InvalidContent, load_content
@@ -44,6 +45,7 @@ class App:
             max_inbound_chars=settings.max_inbound_chars,
             safeguarding=safeguarding,
             media=MediaStore(settings.media_dir),
+            reminders=tuple(timedelta(hours=h) for h in settings.session_reminders),
         )
         return cls(settings, db, engine)
 

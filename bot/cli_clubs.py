@@ -7,6 +7,7 @@ one goes through `bot.authz`.
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 from pathlib import Path
 
 from bot import club_poster, clubs
@@ -85,6 +86,13 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             if args.clubs_command == "create":
                 if not args.name.strip() or not args.district.strip():
                     raise ConfigError("--name and --district must not be empty")
+                known = clubs.load_districts(settings.districts_file)
+                matches = [d for d in known if d.casefold() == args.district.strip().casefold()]
+                if known and not matches:
+                    listed = ", ".join(known)
+                    raise ConfigError(f"--district {args.district!r} is not one of: {listed}")
+                if matches:
+                    args.district = matches[0]
                 async with db.transaction() as conn:
                     club = await clubs.create_club(
                         conn, args.name.strip(), args.district.strip(), args.language, now
@@ -123,7 +131,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             if session.status != "scheduled" or session.starts_at <= now:
                 raise ConfigError(f"session {session.id} is {session.status} or already past")
             async with db.exclusive() as conn:
-                n = await repo.in_thread(conn, clubs.invite, session, _renderer(settings), now)
+                reminders = tuple(timedelta(hours=h) for h in settings.session_reminders)
+                n = await repo.in_thread(conn, clubs.invite, session, _renderer(settings), now, reminders)
             print(f"invited {n} member(s) of {session.club.name}; the running bot sends them within 30 s")
             return 0
         if args.command == "sessions" and args.sessions_command == "cancel":

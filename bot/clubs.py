@@ -14,7 +14,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from bot.engine.messages import BULK, Choice, Outbound
 from bot.i18n import N_, Catalogs, format_datetime
@@ -22,7 +25,7 @@ from bot.storage.repo import Conn, Raw, iso
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud
 CODE = re.compile(r"^[A-Z2-9]{4,8}$")
-REMINDERS = (timedelta(hours=24), timedelta(hours=2))
+REMINDERS = (timedelta(hours=24), timedelta(hours=2))  # the default; SESSION_REMINDERS sets them
 NUDGE_AFTER = timedelta(hours=24)
 RSVP = ("yes", "maybe", "no")
 RSVP_LABELS = {"yes": N_("Yes"), "maybe": N_("Maybe"), "no": N_("No")}
@@ -76,6 +79,13 @@ def parse_when(text: str, timezone: str = "Africa/Kigali") -> datetime | None:
             continue
         return local.replace(tzinfo=ZoneInfo(timezone)).astimezone(ZoneInfo("UTC"))
     return None
+
+
+def load_districts(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return [str(d) for d in data.get("districts", [])]
 
 
 def new_code() -> str:
@@ -284,13 +294,25 @@ _MEMBERS = (
 )
 
 
-def invite(conn: Raw, session: Session, render: Callable[..., Outbound], at: datetime) -> int:
+def invite(
+    conn: Raw,
+    session: Session,
+    render: Callable[..., Outbound],
+    at: datetime,
+    reminders: tuple[timedelta, ...] = REMINDERS,
+) -> int:
     """Invite every member not yet invited, and schedule reminders and one nudge: one
     transaction, one thread hop. Returns how many were invited now (0 on a repeat)."""
-    return _in_transaction(conn, invite_within, session, render, at)
+    return _in_transaction(conn, invite_within, session, render, at, reminders)
 
 
-def invite_within(conn: Raw, session: Session, render: Callable[..., Outbound], at: datetime) -> int:
+def invite_within(
+    conn: Raw,
+    session: Session,
+    render: Callable[..., Outbound],
+    at: datetime,
+    reminders: tuple[timedelta, ...] = REMINDERS,
+) -> int:
     """`invite`, inside a transaction the caller holds (a chat turn)."""
     invited = 0
     for member in conn.execute(_MEMBERS, (session.club.id,)).fetchall():
@@ -309,7 +331,7 @@ def invite_within(conn: Raw, session: Session, render: Callable[..., Outbound], 
         (session.id,),
     ).fetchone()[0]
     if invited and not already:
-        jobs = [("reminder", session.starts_at - before) for before in REMINDERS]
+        jobs = [("reminder", session.starts_at - before) for before in reminders]
         jobs.append(("nudge", at + NUDGE_AFTER))
         for kind, run_at in jobs:
             if at < run_at < session.starts_at:
@@ -353,7 +375,7 @@ def run_due_jobs(
             # After downtime, only the latest due reminder goes, and no nudge close to the start.
             stale = session is not None and (
                 (job["kind"] == "reminder" and job["run_at"] < latest_reminder.get(session.id, ""))
-                or (job["kind"] == "nudge" and at >= session.starts_at - REMINDERS[-1])
+                or (job["kind"] == "nudge" and at >= session.starts_at - timedelta(hours=2))
             )
             if session is not None and session.status == "scheduled" and not stale:
                 if job["kind"] == "reminder":

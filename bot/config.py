@@ -50,6 +50,21 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
 
 
+def _hours(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        hours = tuple(sorted({int(part) for part in value.split(",") if part.strip()}, reverse=True))
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be whole hours separated by commas, e.g. 24,2; got {value!r}"
+        ) from None
+    if not hours or min(hours) < 1:
+        raise ConfigError(f"{name} must list at least one number of hours, each 1 or more; got {value!r}")
+    return hours
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -76,6 +91,9 @@ class Settings:
     safeguarding_file: Path = PROJECT_ROOT / "config" / "safeguarding.yaml"
     # CHANNEL:ADDRESS of the people alerted when a learner needs a person, comma-separated.
     safeguarding_officers: str | None = None
+    districts_file: Path = PROJECT_ROOT / "config" / "districts.yaml"
+    # Hours before a session when reminders go to those who said yes or maybe.
+    session_reminders: tuple[int, ...] = (24, 2)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -126,6 +144,8 @@ class Settings:
                 env.get("SAFEGUARDING_FILE") or PROJECT_ROOT / "config" / "safeguarding.yaml"
             ),
             safeguarding_officers=opt("SAFEGUARDING_OFFICERS"),
+            districts_file=Path(env.get("DISTRICTS_FILE") or PROJECT_ROOT / "config" / "districts.yaml"),
+            session_reminders=_hours(env, "SESSION_REMINDERS", (24, 2)),
             extra=dict(env),
         )
         settings.database_path  # noqa: B018 - validate the URL early, with a clear message

@@ -110,3 +110,15 @@ def test_outbox_status_shows_held_reasons_without_addresses_and_retry_held_reque
     assert "queued 1 held message(s) again" in bot("outbox", "retry-held", tmp_path=tmp_path).stdout
     with sqlite3.connect(tmp_path / "bot.db") as db:
         assert db.execute("SELECT status FROM outbox").fetchall() == [("queued",)]
+
+
+def test_club_and_reminder_settings_are_checked_with_a_clear_message(tmp_path: Path) -> None:
+    unknown = bot("clubs", "create", "--name", "X", "--district", "Atlantis", tmp_path=tmp_path)
+    assert unknown.returncode == 2 and "Huye" in unknown.stderr and "Atlantis" in unknown.stderr
+    ok = bot("clubs", "create", "--name", "X", "--district", "huye", tmp_path=tmp_path)
+    assert ok.returncode == 0 and "(Huye)" in ok.stdout  # spelled as in the list
+    env = {**env_for(tmp_path), "SESSION_REMINDERS": "24,soon"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot", "clubs", "list"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "SESSION_REMINDERS" in bad.stderr

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.content.loader import Content
 from bot.engine import achievements, care, clubs_chat, facilitator, runner, screens
@@ -68,8 +69,10 @@ class Engine:
         safeguarding: Safeguarding | None = None,
         on_outbox: Callable[[str], None] | None = None,
         media: MediaStore | None = None,
+        reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2)),
     ):
         self.media = media
+        self.reminders = reminders
         self.safeguarding = safeguarding or Safeguarding()
         self.db = db
         self.content = content
@@ -128,6 +131,7 @@ class Engine:
                     self.timezone,
                     self.safeguarding,
                     media=self.media,
+                    reminders=self.reminders,
                 )
                 if created:
                     turn.event("user_created", hint=user.language_hint)

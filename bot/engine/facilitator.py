@@ -121,7 +121,7 @@ async def _create_and_invite(turn: Turn, plan: dict) -> bool:
     session = await clubs.get_session(turn.conn, session_id)
     assert session is not None
     render = clubs.Renderer(turn.catalogs, turn.timezone)
-    invited = await repo.in_thread(turn.conn, clubs.invite_within, session, render, turn.now)
+    invited = await repo.in_thread(turn.conn, clubs.invite_within, session, render, turn.now, turn.reminders)
     turn.data.pop("plan", None)
     turn.data["bulk_queued"] = True
     turn.event("session_invited", session=session_id, invited=invited)

@@ -7,7 +7,7 @@ same transaction as the state change, so a crash loses the whole step or nothing
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiosqlite
@@ -39,6 +39,7 @@ class Turn:
     # Set when the learner's data was erased in this turn: nothing more is written about them.
     erased: bool = False
     media: MediaStore | None = None  # where certificates are written
+    reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2))  # before a session
 
     @property
     def lang(self) -> str:
