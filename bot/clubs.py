@@ -33,6 +33,14 @@ INVITATION = N_("{club} invites you to a club session: {topic}. When: {when}. Wh
 NUDGE = N_("{club} is waiting for your answer: {topic}, {when}, {place}. Will you come?")
 REMINDER = N_("Reminder: {club} meets {when} at {place}. Topic: {topic}. See you there!")
 CANCELLED = N_("Cancelled: the {club} session of {when} ({topic}) will not take place.")
+CHANGED = N_("Changed: {club} now meets {when} at {place}. Topic: {topic}.")
+TEMPLATES = {
+    "invitation": INVITATION,
+    "nudge": NUDGE,
+    "reminder": REMINDER,
+    "cancelled": CANCELLED,
+    "changed": CHANGED,
+}
 
 
 @dataclass(frozen=True)
@@ -247,9 +255,7 @@ class Renderer:
         self, kind: str, session: Session, member: Any, invitation_id: int | None = None
     ) -> Outbound:
         lang = member["language"] or session.club.language
-        template = {"invitation": INVITATION, "nudge": NUDGE, "reminder": REMINDER, "cancelled": CANCELLED}[
-            kind
-        ]
+        template = TEMPLATES[kind]
         when = format_datetime(session.starts_at, lang, self.timezone, "full")
         values = {"club": session.club.name, "topic": session.topic, "when": when, "place": session.place}
         choices: tuple[Choice, ...] = ()
@@ -434,6 +440,41 @@ def cancel_within(conn: Raw, session: Session, render: Callable[..., Outbound], 
     ).fetchall()
     for r in rows:
         _enqueue_one(conn, render("cancelled", session, r), at)
+    return len(rows)
+
+
+def change_within(
+    conn: Raw,
+    session: Session,
+    render: Callable[..., Outbound],
+    at: datetime,
+    reminders: tuple[timedelta, ...] = REMINDERS,
+) -> int:
+    """Save a changed session (time, place or topic), move its reminders, tell everyone invited."""
+    conn.execute(
+        "UPDATE club_sessions SET starts_at = ?, place = ?, topic = ? WHERE id = ?",
+        (iso(session.starts_at), session.place, session.topic, session.id),
+    )
+    conn.execute(
+        "DELETE FROM jobs WHERE status = 'pending' AND kind = 'reminder' "
+        "AND json_extract(payload, '$.session') = ?",
+        (session.id,),
+    )
+    for before in reminders:
+        run_at = session.starts_at - before
+        if at < run_at:
+            conn.execute(
+                "INSERT INTO jobs (kind, run_at, payload) VALUES ('reminder', ?, ?)",
+                (iso(run_at), json.dumps({"session": session.id})),
+            )
+    rows = conn.execute(
+        "SELECT u.id, u.channel, u.address, u.language FROM invitations i "
+        "JOIN users u ON u.id = i.user_id WHERE i.session_id = ? AND u.stopped = 0 AND u.unreachable = 0 "
+        "AND COALESCE(i.rsvp, '') != 'no'",
+        (session.id,),
+    ).fetchall()
+    for r in rows:
+        _enqueue_one(conn, render("changed", session, r), at)
     return len(rows)
 
 

@@ -307,3 +307,50 @@ async def test_only_an_admin_grants_roles_in_chat(app: App) -> None:
     assert "is now facilitator" in boss.texts
     await keza.send("sessions")
     assert "No upcoming sessions" in keza.texts
+
+
+async def test_changing_a_session_tells_those_still_coming_and_moves_the_reminders(app: App) -> None:
+    club = await make_club(app)
+    coming, declined = await member(app, club, "coming", 2), await member(app, club, "declined", 3)
+    keza = await facilitator_of(app, club)
+    session = await plan(app, club, utcnow() + timedelta(days=3))
+    await invite(app, session, utcnow())
+    await declined.send("no")
+    await keza.send("sessions")
+    await keza.tap(1)
+    await keza.tap("Change it")
+    await keza.tap("Place")
+    await keza.send("Under the big tree")
+    assert "Changed. 2 invited member(s) will be told." in keza.texts  # Keza and the one still coming
+    changed = (await outbox_for(app, coming.address))[-1]["text"]
+    assert changed.startswith("Changé") and "Under the big tree" in changed  # in French, her language
+    assert all("big tree" not in m["text"] for m in await outbox_for(app, declined.address))
+    later = (utcnow() + timedelta(days=6)).astimezone(ZoneInfo("Africa/Kigali"))
+    await keza.send("sessions")
+    await keza.tap(1)
+    await keza.tap("Change it")
+    await keza.tap("Date and time")
+    await keza.send(later.strftime("%Y-%m-%d %H:%M"))
+    async with app.db.conn.execute(
+        "SELECT MAX(run_at) FROM jobs WHERE status = 'pending' AND kind = 'reminder'"
+    ) as cur:
+        last_reminder = datetime.fromisoformat((await cur.fetchone())[0])
+    assert abs(last_reminder - (later - timedelta(hours=2))) < timedelta(minutes=1)
+
+
+async def test_staff_announce_to_one_district(app: App) -> None:
+    huye = await make_club(app)
+    async with app.db.transaction() as conn:
+        nyabihu = await clubs.create_club(conn, "Nyabihu Club", "Nyabihu", "rw", utcnow())
+    in_huye, in_nyabihu = await member(app, huye, "h1", 3), await member(app, nyabihu, "n1", 3)
+    staff = Chat(app, address="staff1")
+    await staff.onboard()
+    async with app.db.transaction() as conn:
+        await conn.execute("UPDATE users SET role = 'staff' WHERE address = 'staff1'")
+    await staff.send("announce")
+    assert [c.label for c in staff.last[-1].choices] == ["All clubs", "Huye", "Nyabihu", "Cancel"]
+    await staff.tap("Nyabihu")
+    await staff.send("Training on Friday.")
+    await staff.tap("Send")
+    assert (await outbox_for(app, in_nyabihu.address))[-1]["text"] == "Training on Friday."
+    assert all(m["text"] != "Training on Friday." for m in await outbox_for(app, in_huye.address))

@@ -25,7 +25,14 @@ log = logging.getLogger(__name__)
 
 APOLOGY = N_("Sorry, something went wrong on our side. Send menu to go on.")
 # A facilitator following sessions: the screens `facilitator.answer_sessions` handles.
-FOLLOW_SCREENS = {"sessions", "session_action", "session_cancel", "attendance"}
+FOLLOW_SCREENS = {
+    "sessions",
+    "session_action",
+    "session_cancel",
+    "attendance",
+    "session_change",
+    "session_new_value",
+}
 # What a user who sent STOP may still ask for.
 WHILE_STOPPED = {Intent.START, Intent.STOP, Intent.HELP, Intent.MYDATA, Intent.DELETE, Intent.PRIVACY}
 
@@ -326,7 +333,7 @@ class Engine:
             elif screen.startswith("announce_"):
                 going = await facilitator.answer_announce(turn, screen, text, choice)
             else:
-                going = await facilitator.answer_sessions(turn, screen, choice)
+                going = await facilitator.answer_sessions(turn, screen, text, choice)
             if not going:
                 turn.data.pop("plan", None)
                 turn.data.pop("announce", None)

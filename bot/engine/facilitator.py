@@ -4,6 +4,7 @@ attendance, cancel, and announce. Every action is checked by `bot.authz` first.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot import clubs
@@ -173,8 +174,10 @@ async def list_sessions(turn: Turn) -> None:
     )
 
 
-async def answer_sessions(turn: Turn, screen: str, choice: Choice | None) -> bool:
+async def answer_sessions(turn: Turn, screen: str, text: str | None, choice: Choice | None) -> bool:
     _ = turn._
+    if screen == "session_new_value" and choice is None:
+        return await _change(turn, text)
     if choice is None:
         return False
     if screen == "sessions":
@@ -184,6 +187,7 @@ async def answer_sessions(turn: Turn, screen: str, choice: Choice | None) -> boo
             "session_action",
             [
                 Choice("attendance", _("Mark attendance")),
+                Choice("change", _("Change it")),
                 Choice("cancel", _("Cancel session")),
                 Choice("back", _("Back")),
             ],
@@ -193,6 +197,30 @@ async def answer_sessions(turn: Turn, screen: str, choice: Choice | None) -> boo
     if session is None:
         return False
     mine = await clubs.facilitated(turn.conn, turn.user.id)
+    if screen == "session_action" and choice.id == "change":
+        if not allowed(turn.user.role, mine, Action.CREATE_SESSION, session.club.id):
+            refuse(turn, Action.CREATE_SESSION)
+            return False
+        turn.ask(
+            _("What changes?"),
+            "session_change",
+            [
+                Choice("when", _("Date and time")),
+                Choice("place", _("Place")),
+                Choice("topic", _("Topic")),
+                Choice("back", _("Back")),
+            ],
+        )
+        return True
+    if screen == "session_change" and choice.id in ("when", "place", "topic"):
+        turn.data["change"] = choice.id
+        prompt = {
+            "when": _("When? Write the date and time, for example 2026-12-05 15:00."),
+            "place": _("Where will you meet?"),
+            "topic": _("What is the topic?"),
+        }[choice.id]
+        turn.ask(prompt, "session_new_value", [Choice("back", _("Back"))])
+        return True
     if screen == "session_action" and choice.id == "cancel":
         if not allowed(turn.user.role, mine, Action.CANCEL_SESSION, session.club.id):
             refuse(turn, Action.CANCEL_SESSION)
@@ -236,6 +264,42 @@ async def answer_sessions(turn: Turn, screen: str, choice: Choice | None) -> boo
     return False
 
 
+async def _change(turn: Turn, text: str | None) -> bool:
+    _ = turn._
+    session = await clubs.get_session(turn.conn, int(turn.data.get("session") or 0))
+    field = turn.data.get("change")
+    mine = await clubs.facilitated(turn.conn, turn.user.id)
+    if session is None or field not in ("when", "place", "topic"):
+        return False
+    if not allowed(turn.user.role, mine, Action.CREATE_SESSION, session.club.id):
+        refuse(turn, Action.CREATE_SESSION)
+        return False
+    value = (text or "").strip()[:TEXT_LIMIT]
+    if not value:
+        return False
+    if field == "when":
+        starts_at = clubs.parse_when(value, turn.timezone)
+        if starts_at is None or starts_at <= turn.now + timedelta(hours=1):
+            turn.ask(
+                _("I could not read that date, or it is not in the future.")
+                + "\n\n"
+                + _("When? Write the date and time, for example 2026-12-05 15:00."),
+                "session_new_value",
+                [Choice("back", _("Back"))],
+            )
+            return True
+        session = replace(session, starts_at=starts_at)
+    else:
+        session = replace(session, **{field: value})
+    render = clubs.Renderer(turn.catalogs, turn.timezone)
+    told = await repo.in_thread(turn.conn, clubs.change_within, session, render, turn.now, turn.reminders)
+    turn.data.pop("change", None)
+    turn.data["bulk_queued"] = True
+    turn.event("session_changed", session=session.id, field=field)
+    turn.say(_("Changed. {n} invited member(s) will be told.").format(n=told))
+    return False
+
+
 # -- announcements ---------------------------------------------------------------------
 
 
@@ -247,6 +311,9 @@ async def announce(turn: Turn) -> None:
     choices = [Choice(str(c.id), c.name[:20]) for c in club_targets[:8]]
     mine = await clubs.facilitated(turn.conn, turn.user.id)
     if allowed(turn.user.role, mine, Action.ANNOUNCE_ALL):
+        # Staff: every club, or every club of one district.
+        districts = sorted({c.district for c in club_targets})
+        choices = [Choice(f"district:{d}", d[:20]) for d in districts[:8]]
         choices.insert(0, Choice("all", turn._("All clubs")))
     turn.data["announce"] = {}
     turn.ask(
@@ -267,11 +334,13 @@ async def answer_announce(turn: Turn, screen: str, text: str | None, choice: Cho
         return False
     mine = await clubs.facilitated(turn.conn, turn.user.id)
     if screen == "announce_to" and choice is not None:
-        if choice.id == "all":
+        if choice.id == "all" or choice.id.startswith("district:"):
             if not allowed(turn.user.role, mine, Action.ANNOUNCE_ALL):
                 refuse(turn, Action.ANNOUNCE_ALL)
                 return False
-            draft["clubs"] = [c.id for c in await clubs.clubs_by_ids(turn.conn, None)]
+            district = choice.id.removeprefix("district:") if choice.id != "all" else None
+            every = await clubs.clubs_by_ids(turn.conn, None)
+            draft["clubs"] = [c.id for c in every if district is None or c.district == district]
         else:
             if not allowed(turn.user.role, mine, Action.ANNOUNCE_CLUB, int(choice.id)):
                 refuse(turn, Action.ANNOUNCE_CLUB)
