@@ -50,3 +50,5 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_due ON jobs (status, run_at);
 -- "Was the last message to this user an invitation?" is asked on every typed reply.
 CREATE INDEX outbox_user ON outbox (user_id, id);
+-- A learner's own events (streaks, retention) without scanning everyone's.
+CREATE INDEX events_actor ON events (actor, type, at);

@@ -1,0 +1,287 @@
+"""Engagement metrics, in one module of queries over events, progress and invitations.
+
+Every metric takes the same `Filters` (clubs, district, language, channel, age band, dates).
+People are counted by pseudonym only; nothing here reads a name, a phone number or a message.
+Counts of people under 5 are shown as "<5" (`suppress`) wherever results are displayed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.storage.repo import Conn, iso
+
+SMALL = 5
+
+
+@dataclass(frozen=True)
+class Filters:
+    club_ids: tuple[int, ...] | None = None  # None: every club, and learners in no club
+    district: str | None = None
+    language: str | None = None
+    channel: str | None = None
+    age_band: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self, alias: str = "e") -> tuple[str, list[Any]]:
+        """SQL conditions on an events table aliased `alias`."""
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.since is not None:
+            parts.append(f"{alias}.at >= ?")
+            params.append(iso(self.since))
+        if self.until is not None:
+            parts.append(f"{alias}.at < ?")
+            params.append(iso(self.until))
+        if self.language:
+            parts.append(f"{alias}.language = ?")
+            params.append(self.language)
+        if self.channel:
+            parts.append(f"{alias}.channel = ?")
+            params.append(self.channel)
+        people, people_params = self.people()
+        if people:
+            parts.append(f"{alias}.actor IN ({people})")
+            params += people_params
+        return (" AND ".join(parts) or "1 = 1"), params
+
+    def people(self) -> tuple[str, list[Any]]:
+        """A sub-query of the pseudonyms these filters keep, or "" when they keep everyone."""
+        joins, parts, params = "", [], []
+        if self.club_ids is not None or self.district:
+            joins = " JOIN memberships m ON m.user_id = u.id JOIN clubs c ON c.id = m.club_id"
+        if self.club_ids is not None:
+            parts.append(f"c.id IN ({','.join('?' * len(self.club_ids)) or 'NULL'})")
+            params += list(self.club_ids)
+        if self.district:
+            parts.append("c.district = ?")
+            params.append(self.district)
+        if self.age_band:
+            parts.append("u.age_band = ?")
+            params.append(self.age_band)
+        if not parts:
+            return "", []
+        return f"SELECT u.pseudonym FROM users u{joins} WHERE {' AND '.join(parts)}", params
+
+
+def suppress(n: int) -> int | str:
+    """People counts under 5 (but not 0) are shown as "<5", so nobody can be singled out."""
+    return "<5" if 0 < n < SMALL else n
+
+
+async def _rows(conn: Conn, sql: str, params: list[Any]) -> list[Any]:
+    return list(await conn.execute_fetchall(sql, params))
+
+
+PERIODS = {"day": "substr(e.at, 1, 10)", "week": "strftime('%Y-W%W', e.at)", "month": "substr(e.at, 1, 7)"}
+
+
+async def active_learners(conn: Conn, f: Filters, period: str = "day") -> list[tuple[str, int]]:
+    where, params = f.where()
+    bucket = PERIODS[period]
+    rows = await _rows(
+        conn,
+        f"SELECT {bucket} AS p, COUNT(DISTINCT e.actor) FROM events e "
+        f"WHERE e.type = 'message_in' AND {where} GROUP BY p ORDER BY p",
+        params,
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def signups(conn: Conn, f: Filters) -> int:
+    where, params = f.where()
+    rows = await _rows(
+        conn,
+        f"SELECT COUNT(DISTINCT e.actor) FROM events e WHERE e.type = 'user_created' AND {where}",
+        params,
+    )
+    return rows[0][0]
+
+
+async def funnel(conn: Conn, f: Filters) -> list[dict[str, Any]]:
+    """Per module: learners who started, who completed, and the completion rate."""
+    where, params = f.where()
+    rows = await _rows(
+        conn,
+        "SELECT e.dialog_id, COUNT(DISTINCT CASE WHEN e.type = 'module_started' THEN e.actor END), "
+        "COUNT(DISTINCT CASE WHEN e.type = 'module_completed' THEN e.actor END) FROM events e "
+        f"WHERE e.type IN ('module_started', 'module_completed') AND e.dialog_id IS NOT NULL AND {where} "
+        "GROUP BY e.dialog_id ORDER BY e.dialog_id",
+        params,
+    )
+    return [
+        {"module": r[0], "started": r[1], "completed": r[2], "rate": round(r[2] / r[1], 3) if r[1] else None}
+        for r in rows
+    ]
+
+
+async def quiz_scores(conn: Conn, f: Filters) -> list[dict[str, Any]]:
+    """Per quiz: attempts, mean score in percent, and how many scored in each 20-point band."""
+    where, params = f.where()
+    rows = await _rows(
+        conn,
+        "SELECT e.dialog_id, 100.0 * json_extract(e.data, '$.score') / json_extract(e.data, '$.max_score') "
+        "FROM events e WHERE e.type = 'module_completed' AND json_extract(e.data, '$.passed') IS NOT NULL "
+        f"AND json_extract(e.data, '$.max_score') > 0 AND {where}",
+        params,
+    )
+    by_quiz: dict[str, list[float]] = {}
+    for quiz, pct in rows:
+        by_quiz.setdefault(quiz, []).append(pct)
+    out = []
+    for quiz, scores in sorted(by_quiz.items()):
+        bands = {f"{lo}-{lo + 19 if lo < 80 else 100}": 0 for lo in range(0, 100, 20)}
+        for s in scores:
+            lo = min(int(s // 20) * 20, 80)
+            bands[f"{lo}-{lo + 19 if lo < 80 else 100}"] += 1
+        out.append(
+            {
+                "quiz": quiz,
+                "attempts": len(scores),
+                "mean": round(sum(scores) / len(scores), 1),
+                "bands": bands,
+            }
+        )
+    return out
+
+
+async def hardest_questions(conn: Conn, f: Filters, limit: int = 10) -> list[dict[str, Any]]:
+    """First answers only (not retries): the questions with the lowest correct rate first."""
+    where, params = f.where()
+    rows = await _rows(
+        conn,
+        "SELECT e.dialog_id, e.step_id, COUNT(*), SUM(json_extract(e.data, '$.correct')) FROM events e "
+        "WHERE e.type = 'quiz_answer' AND NOT COALESCE(json_extract(e.data, '$.retry'), 0) "
+        f"AND {where} GROUP BY e.dialog_id, e.step_id",
+        params,
+    )
+    out = [
+        {
+            "quiz": r[0],
+            "question": r[1],
+            "answers": r[2],
+            "correct": r[3] or 0,
+            "rate": round((r[3] or 0) / r[2], 3),
+        }
+        for r in rows
+    ]
+    return sorted(out, key=lambda q: (q["rate"], q["quiz"], q["question"]))[:limit]
+
+
+async def free_text(conn: Conn, f: Filters) -> dict[str, int]:
+    where, params = f.where()
+    rows = await _rows(
+        conn,
+        f"SELECT COUNT(*), COUNT(DISTINCT e.actor) FROM events e WHERE e.type = 'free_text' AND {where}",
+        params,
+    )
+    return {"answers": rows[0][0], "learners": rows[0][1]}
+
+
+async def badges(conn: Conn, f: Filters) -> dict[str, int]:
+    where, params = f.where()
+    rows = await _rows(
+        conn,
+        "SELECT json_extract(e.data, '$.badge'), COUNT(DISTINCT e.actor) FROM events e "
+        f"WHERE e.type = 'badge' AND {where} GROUP BY 1 ORDER BY 1",
+        params,
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def sessions(conn: Conn, f: Filters) -> dict[str, Any]:
+    """Invitations sent and delivered, RSVP yes, and the attendance rate of those who said yes."""
+    parts, params = ["1 = 1"], []
+    if f.club_ids is not None:
+        parts.append(f"s.club_id IN ({','.join('?' * len(f.club_ids)) or 'NULL'})")
+        params += list(f.club_ids)
+    if f.district:
+        parts.append("s.club_id IN (SELECT id FROM clubs WHERE district = ?)")
+        params.append(f.district)
+    if f.since is not None:
+        parts.append("s.starts_at >= ?")
+        params.append(iso(f.since))
+    if f.until is not None:
+        parts.append("s.starts_at < ?")
+        params.append(iso(f.until))
+    rows = await _rows(
+        conn,
+        "SELECT COUNT(DISTINCT s.id), COUNT(i.id), SUM(o.status IN ('sent', 'delivered', 'read')), "
+        "SUM(o.status IN ('delivered', 'read')), SUM(i.rsvp = 'yes'), "
+        "SUM(i.rsvp = 'yes' AND i.attended = 1), SUM(i.attended = 1) "
+        "FROM club_sessions s LEFT JOIN invitations i ON i.session_id = s.id "
+        f"LEFT JOIN outbox o ON o.id = i.outbox_id WHERE s.status = 'scheduled' AND {' AND '.join(parts)}",
+        params,
+    )
+    n_sessions, invited, sent, delivered, yes, yes_came, attended = (v or 0 for v in rows[0])
+    return {
+        "sessions": n_sessions,
+        "invited": invited,
+        "sent": sent,
+        "delivered": delivered,
+        "rsvp_yes": yes,
+        "attended": attended,
+        "attendance_rate": round(yes_came / yes, 3) if yes else None,
+    }
+
+
+async def retention(conn: Conn, f: Filters) -> dict[str, Any]:
+    """Of learners who signed up in the range: the share active again in days 7–13 and 28–34."""
+    where, params = f.where()
+
+    def back(first: int, last: int) -> str:
+        return (
+            "SUM(EXISTS (SELECT 1 FROM events x WHERE x.actor = c.actor AND x.type = 'message_in' "
+            f"AND julianday(x.at) - julianday(c.created) >= {first} "
+            f"AND julianday(x.at) - julianday(c.created) < {last}))"
+        )
+
+    rows = await _rows(
+        conn,
+        "WITH c AS (SELECT e.actor, MIN(e.at) AS created FROM events e "
+        f"WHERE e.type = 'user_created' AND {where} GROUP BY e.actor) "
+        f"SELECT COUNT(*), {back(7, 14)}, {back(28, 35)} FROM c",
+        params,
+    )
+    cohort, week_1, week_4 = rows[0][0], rows[0][1] or 0, rows[0][2] or 0
+    return {
+        "cohort": cohort,
+        "week_1": round(week_1 / cohort, 3) if cohort else None,
+        "week_4": round(week_4 / cohort, 3) if cohort else None,
+    }
+
+
+@dataclass
+class Summary:
+    filters: Filters
+    active_by_day: list[tuple[str, int]] = field(default_factory=list)
+    active_by_week: list[tuple[str, int]] = field(default_factory=list)
+    active_by_month: list[tuple[str, int]] = field(default_factory=list)
+    signups: int = 0
+    funnel: list[dict[str, Any]] = field(default_factory=list)
+    quiz_scores: list[dict[str, Any]] = field(default_factory=list)
+    hardest_questions: list[dict[str, Any]] = field(default_factory=list)
+    free_text: dict[str, int] = field(default_factory=dict)
+    badges: dict[str, int] = field(default_factory=dict)
+    sessions: dict[str, Any] = field(default_factory=dict)
+    retention: dict[str, Any] = field(default_factory=dict)
+
+
+async def summary(conn: Conn, f: Filters) -> Summary:
+    return Summary(
+        filters=f,
+        active_by_day=await active_learners(conn, f, "day"),
+        active_by_week=await active_learners(conn, f, "week"),
+        active_by_month=await active_learners(conn, f, "month"),
+        signups=await signups(conn, f),
+        funnel=await funnel(conn, f),
+        quiz_scores=await quiz_scores(conn, f),
+        hardest_questions=await hardest_questions(conn, f),
+        free_text=await free_text(conn, f),
+        badges=await badges(conn, f),
+        sessions=await sessions(conn, f),
+        retention=await retention(conn, f),
+    )
