@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot import cli_care, cli_clubs, cli_outbox
+from bot import cli_care, cli_clubs, cli_outbox, cli_stats
 from bot.config import ConfigError, Settings
 from bot.content.loader import InvalidContent, content_stats, load_content
 from bot.i18n import Catalogs, InvalidDialogFile
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_care.add_parsers(sub)
     cli_outbox.add_parsers(sub)
     cli_clubs.add_parsers(sub)
+    cli_stats.add_parsers(sub)
 
     i18n = sub.add_parser("i18n", help="translation catalogs")
     isub = i18n.add_subparsers(dest="i18n_command", metavar="ACTION", required=True)
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(cli_care.run(settings, args))
         if args.command in ("clubs", "sessions", "broadcast"):
             return asyncio.run(cli_clubs.run(settings, args))
+        if args.command in ("stats", "export"):
+            return asyncio.run(cli_stats.run(settings, args))
         if args.command == "outbox":
             return asyncio.run(cli_outbox.run(settings, args))
         if args.command == "console":

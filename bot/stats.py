@@ -285,3 +285,81 @@ async def summary(conn: Conn, f: Filters) -> Summary:
         sessions=await sessions(conn, f),
         retention=await retention(conn, f),
     )
+
+
+def present(s: Summary) -> dict[str, Any]:
+    """The summary as shown to people: counts of people under 5 hidden, and rates built on
+    fewer than 5 people hidden too (a rate of 1 in 2 names someone)."""
+
+    def rate(value: float | None, base: int) -> float | str | None:
+        return value if value is None or base >= SMALL else "<5"
+
+    return {
+        "active_by_day": [(p, suppress(n)) for p, n in s.active_by_day],
+        "active_by_week": [(p, suppress(n)) for p, n in s.active_by_week],
+        "active_by_month": [(p, suppress(n)) for p, n in s.active_by_month],
+        "signups": suppress(s.signups),
+        "funnel": [
+            {
+                **m,
+                "started": suppress(m["started"]),
+                "completed": suppress(m["completed"]),
+                "rate": rate(m["rate"], m["started"]),
+            }
+            for m in s.funnel
+        ],
+        "quiz_scores": [
+            {
+                **q,
+                "attempts": suppress(q["attempts"]),
+                "mean": rate(q["mean"], q["attempts"]),
+                "bands": {k: suppress(v) for k, v in q["bands"].items()},
+            }
+            for q in s.quiz_scores
+        ],
+        "hardest_questions": [
+            {
+                **q,
+                "answers": suppress(q["answers"]),
+                "correct": suppress(q["correct"]),
+                "rate": rate(q["rate"], q["answers"]),
+            }
+            for q in s.hardest_questions
+        ],
+        "free_text": {
+            "answers": s.free_text.get("answers", 0),
+            "learners": suppress(s.free_text.get("learners", 0)),
+        },
+        "badges": {k: suppress(v) for k, v in s.badges.items()},
+        "sessions": {
+            **s.sessions,
+            "invited": suppress(s.sessions.get("invited", 0)),
+            "rsvp_yes": suppress(s.sessions.get("rsvp_yes", 0)),
+            "attended": suppress(s.sessions.get("attended", 0)),
+            "attendance_rate": rate(s.sessions.get("attendance_rate"), s.sessions.get("rsvp_yes", 0)),
+        },
+        "retention": {
+            "cohort": suppress(s.retention.get("cohort", 0)),
+            "week_1": rate(s.retention.get("week_1"), s.retention.get("cohort", 0)),
+            "week_4": rate(s.retention.get("week_4"), s.retention.get("cohort", 0)),
+        },
+    }
+
+
+def rows(shown: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(metric, key, value) rows, for CSV and tables."""
+    out: list[tuple[str, str, Any]] = [("signups", "", shown["signups"])]
+    for name in ("active_by_day", "active_by_week", "active_by_month"):
+        out += [(name, period, n) for period, n in shown[name]]
+    for m in shown["funnel"]:
+        out += [("funnel", f"{m['module']}.{k}", m[k]) for k in ("started", "completed", "rate")]
+    for q in shown["quiz_scores"]:
+        out += [("quiz_scores", f"{q['quiz']}.{k}", q[k]) for k in ("attempts", "mean")]
+        out += [("quiz_scores", f"{q['quiz']}.band.{band}", n) for band, n in q["bands"].items()]
+    for q in shown["hardest_questions"]:
+        out.append(("hardest_questions", f"{q['quiz']}/{q['question']}", q["rate"]))
+    out += [("free_text", k, v) for k, v in shown["free_text"].items()]
+    out += [("badges", k, v) for k, v in shown["badges"].items()]
+    out += [("sessions", k, v) for k, v in shown["sessions"].items()]
+    out += [("retention", k, v) for k, v in shown["retention"].items()]
+    return out

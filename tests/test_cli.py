@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,3 +123,19 @@ def test_club_and_reminder_settings_are_checked_with_a_clear_message(tmp_path: P
         [sys.executable, "-m", "bot", "clubs", "list"], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert bad.returncode == 2 and "SESSION_REMINDERS" in bad.stderr
+
+
+def test_stats_and_export_carry_no_names_or_numbers(tmp_path: Path) -> None:
+    bot("console", "--user", "Amina Uwase", tmp_path=tmp_path, stdin="hello\n3\n3\n1\n2\n1\n1\n2\n1\n")
+    table = bot("stats", tmp_path=tmp_path).stdout
+    assert "signups" in table and "<5" in table  # one learner: shown as <5
+    as_json = json.loads(bot("stats", "--format", "json", tmp_path=tmp_path).stdout)
+    assert as_json["signups"] == "<5" and as_json["funnel"][0]["module"] == "interests_positions"
+    as_csv = bot("stats", "--format", "csv", "--language", "en", tmp_path=tmp_path).stdout
+    assert as_csv.splitlines()[0] == "metric,key,value"
+    export = bot("export", "events", "--since", "2020-01-01", tmp_path=tmp_path).stdout
+    assert export.splitlines()[0].startswith("at,learner,type") and len(export.splitlines()) > 10
+    for output in (table, as_csv, export, json.dumps(as_json)):
+        assert "Amina" not in output and "Uwase" not in output
+    bad = bot("stats", "--club", "NOPE9", tmp_path=tmp_path)
+    assert bad.returncode == 2 and "no club" in bad.stderr

@@ -27,7 +27,7 @@ async def data(app: App) -> dict[str, int]:
         )
         clubs[code] = cur.lastrowid
     users = {}
-    for pseudonym, age, club in (("p1", "18-24", "AAAAA"), ("p2", "16-17", "AAAAA"), ("p3", "25+", "BBBBB")):
+    for pseudonym, age, club in (("p1", "18_24", "AAAAA"), ("p2", "16_17", "AAAAA"), ("p3", "25p", "BBBBB")):
         cur = await conn.execute(
             "INSERT INTO users (channel, address, pseudonym, age_band, created_at) "
             "VALUES ('console', ?, ?, ?, ?)",
@@ -139,7 +139,7 @@ async def test_breakdowns_by_club_district_age_and_dates(app: App, data: dict[st
     nyabihu = stats.Filters(district="Nyabihu")
     assert await stats.funnel(conn, nyabihu) == [{"module": "x", "started": 1, "completed": 1, "rate": 1.0}]
     assert (await stats.sessions(conn, nyabihu))["sessions"] == 0
-    assert await stats.signups(conn, stats.Filters(age_band="25+")) == 1
+    assert await stats.signups(conn, stats.Filters(age_band="25p")) == 1
     early = stats.Filters(until=datetime(2026, 11, 2, tzinfo=UTC))
     assert await stats.active_learners(conn, early, "day") == [("2026-11-01", 3)]
     assert await stats.signups(conn, stats.Filters(club_ids=())) == 0  # a facilitator of no club sees nothing

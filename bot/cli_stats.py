@@ -1,0 +1,87 @@
+"""`python -m bot stats` and `python -m bot export events`: engagement figures and raw events,
+with pseudonymous ids only."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+
+from bot import clubs, stats
+from bot.config import ConfigError, Settings
+from bot.storage.db import Database
+
+
+def _date(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-01") from None
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    s = sub.add_parser("stats", help="engagement figures (no names, no numbers; counts under 5 shown as <5)")
+    s.add_argument("--club", metavar="CODE")
+    s.add_argument("--district")
+    s.add_argument("--language", choices=("rw", "fr", "en"))
+    s.add_argument("--channel", choices=("telegram", "whatsapp", "console"))
+    s.add_argument("--age-band", choices=("u16", "16_17", "18_24", "25p"))
+    s.add_argument("--since", type=_date, metavar="YYYY-MM-DD")
+    s.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="up to, not including, this day")
+    s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    e = sub.add_parser("export", help="export data with pseudonymous ids")
+    esub = e.add_subparsers(dest="export_command", metavar="WHAT", required=True)
+    ev = esub.add_parser("events", help="analytics events as CSV on stdout")
+    ev.add_argument("--since", type=_date, metavar="YYYY-MM-DD", required=True)
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    db = await Database.open(settings.database_path)
+    try:
+        if args.command == "export":
+            return await _export(db, args)
+        club_ids = None
+        if args.club:
+            async with db.transaction() as conn:
+                club = await clubs.club_by_code(conn, args.club)
+            if club is None:
+                raise ConfigError(f"no club with the code {args.club!r} (see `python -m bot clubs list`)")
+            club_ids = (club.id,)
+        filters = stats.Filters(
+            club_ids=club_ids,
+            district=args.district,
+            language=args.language,
+            channel=args.channel,
+            age_band=args.age_band,
+            since=args.since,
+            until=args.until,
+        )
+        async with db.exclusive() as conn:
+            shown = stats.present(await stats.summary(conn, filters))
+        if args.format == "json":
+            print(json.dumps(shown, indent=2, ensure_ascii=False))
+        elif args.format == "csv":
+            writer = csv.writer(sys.stdout)
+            writer.writerow(["metric", "key", "value"])
+            writer.writerows(stats.rows(shown))
+        else:
+            for metric, key, value in stats.rows(shown):
+                print(f"{metric:18} {key:30} {value}")
+        return 0
+    finally:
+        await db.close()
+
+
+async def _export(db: Database, args: argparse.Namespace) -> int:
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["at", "learner", "type", "channel", "language", "module", "step", "data"])
+    async with db.conn.execute(
+        "SELECT at, actor, type, channel, language, dialog_id, step_id, data FROM events "
+        "WHERE at >= ? ORDER BY id",
+        (args.since.isoformat(),),
+    ) as cur:
+        async for row in cur:
+            writer.writerow(list(row))
+    return 0
