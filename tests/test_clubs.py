@@ -354,3 +354,19 @@ async def test_staff_announce_to_one_district(app: App) -> None:
     await staff.tap("Send")
     assert (await outbox_for(app, in_nyabihu.address))[-1]["text"] == "Training on Friday."
     assert all(m["text"] != "Training on Friday." for m in await outbox_for(app, in_huye.address))
+
+
+async def test_stats_in_chat_staff_see_all_facilitators_their_clubs_learners_nothing(app: App) -> None:
+    club = await make_club(app)
+    learner = await member(app, club, "learner9", 3)
+    keza = await facilitator_of(app, club)
+    await learner.send("stats")
+    assert "only a club's facilitator or our staff" in learner.texts
+    await keza.send("stats")
+    assert "Figures for Huye Peace Club" in keza.texts and "Active learners: <5" in keza.texts
+    staff = Chat(app, address="staff9")
+    await staff.onboard()
+    async with app.db.transaction() as conn:
+        await conn.execute("UPDATE users SET role = 'staff' WHERE address = 'staff9'")
+    await staff.send("imibare")
+    assert "Figures for all clubs" in staff.texts

@@ -315,6 +315,8 @@ class Engine:
             await facilitator.announce(turn)
         elif intent is Intent.GRANT:
             await facilitator.grant(turn, command.argument)
+        elif intent is Intent.STATS:
+            await facilitator.stats_summary(turn)
 
     async def _answer(self, turn: Turn, text: str | None, choice: Choice | None) -> bool:
         screen = turn.screen

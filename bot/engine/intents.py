@@ -26,6 +26,7 @@ class Intent(StrEnum):
     SESSIONS = "sessions"
     ANNOUNCE = "announce"
     GRANT = "grant"
+    STATS = "stats"
 
 
 # Whole-message keywords, compared after `normalise()`. Kinyarwanda first, as most
@@ -59,6 +60,7 @@ KEYWORDS: dict[str, Intent] = {
     **dict.fromkeys(["new session", "newsession", "inama nshya", "nouvelle seance"], Intent.NEW_SESSION),
     **dict.fromkeys(["sessions", "seances", "inama z'ihuriro"], Intent.SESSIONS),
     **dict.fromkeys(["announce", "announcement", "itangazo", "annonce"], Intent.ANNOUNCE),
+    **dict.fromkeys(["stats", "statistics", "imibare", "statistiques"], Intent.STATS),
     **dict.fromkeys(
         ["start", "tangira", "ongera utangire", "commencer", "demarrer", "reprendre", "subscribe"],
         Intent.START,
