@@ -36,6 +36,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "user", metavar="CHANNEL:ADDRESS", help="e.g. telegram:42 or whatsapp:whatsapp:+2507..."
     )
     consent.add_argument("--guardian", action="store_true", required=True, help="the guardian agreed")
+    staff = usub.add_parser("add-staff", help="create (or reset) a dashboard login; asks for the password")
+    staff.add_argument("username")
+    staff.add_argument(
+        "--club", action="append", metavar="CODE", help="a facilitator login for this club (repeat)"
+    )
+    staff.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     grant = usub.add_parser("grant", help="give a role: facilitator (of --club), staff, admin or learner")
     grant.add_argument("role", choices=("learner", "facilitator", "staff", "admin"))
     grant.add_argument("user", metavar="CHANNEL:ADDRESS", help="e.g. telegram:42")
@@ -62,6 +68,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                     media.delete(ref)
             print(f"pseudonymised {n} learner(s) inactive for more than {args.days} days")
             return 0
+        if args.users_command == "add-staff":
+            return await _add_staff(db, args)
         channel, address = _user_ref(args.user)
         if args.users_command == "grant":
             return await _grant(db, args, channel, address)
@@ -82,6 +90,31 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await db.close()
+
+
+async def _add_staff(db: Database, args: argparse.Namespace) -> int:
+    import getpass
+    import sys
+
+    from bot.dashboard.accounts import add_account
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    club_ids = None
+    async with db.transaction() as conn:
+        if args.club:
+            club_ids = []
+            for code in args.club:
+                club = await clubs.club_by_code(conn, code)
+                if club is None:
+                    raise ConfigError(f"no club with the code {code!r}")
+                club_ids.append(club.id)
+        try:
+            await add_account(conn, args.username, password, club_ids, utcnow())
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    scope = "every club" if club_ids is None else f"{len(club_ids)} club(s)"
+    print(f"dashboard login {args.username!r} ready ({scope}); open /dashboard")
+    return 0
 
 
 async def _grant(db: Database, args: argparse.Namespace, channel: str, address: str) -> int:

@@ -92,6 +92,7 @@ class Settings:
     # CHANNEL:ADDRESS of the people alerted when a learner needs a person, comma-separated.
     safeguarding_officers: str | None = None
     districts_file: Path = PROJECT_ROOT / "config" / "districts.yaml"
+    dashboard_secret: str | None = None  # signs dashboard sessions; set it so logins survive restarts
     # Hours before a session when reminders go to those who said yes or maybe.
     session_reminders: tuple[int, ...] = (24, 2)
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -144,6 +145,7 @@ class Settings:
                 env.get("SAFEGUARDING_FILE") or PROJECT_ROOT / "config" / "safeguarding.yaml"
             ),
             safeguarding_officers=opt("SAFEGUARDING_OFFICERS"),
+            dashboard_secret=opt("DASHBOARD_SECRET"),
             districts_file=Path(env.get("DISTRICTS_FILE") or PROJECT_ROOT / "config" / "districts.yaml"),
             session_reminders=_hours(env, "SESSION_REMINDERS", (24, 2)),
             extra=dict(env),

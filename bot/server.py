@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from bot.app import App
 from bot.clubs import Renderer
 from bot.config import Settings
+from bot.dashboard.web import Dashboard
 from bot.media import MediaStore
 from bot.outbox import OutboxSender, RateLimiter, Transport
 from bot.scheduler import Scheduler
@@ -72,6 +73,7 @@ def build_web(app: App, channels: list[ChannelRuntime] | None = None) -> Starlet
         return FileResponse(path, media_type="image/png")
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/media/{name}", media_file)]
+    routes += Dashboard.create(app).routes()
     for channel in channels or []:
         routes += channel.routes
     return Starlette(routes=routes)

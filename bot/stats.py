@@ -363,3 +363,30 @@ def rows(shown: dict[str, Any]) -> list[tuple[str, str, Any]]:
     out += [("sessions", k, v) for k, v in shown["sessions"].items()]
     out += [("retention", k, v) for k, v in shown["retention"].items()]
     return out
+
+
+async def sessions_by_club(conn: Conn, f: Filters) -> list[dict[str, Any]]:
+    """Per club: invitations, RSVP yes, and attendance (for the dashboard chart)."""
+    parts, params = ["s.status = 'scheduled'"], []
+    if f.club_ids is not None:
+        parts.append(f"c.id IN ({','.join('?' * len(f.club_ids)) or 'NULL'})")
+        params += list(f.club_ids)
+    if f.district:
+        parts.append("c.district = ?")
+        params.append(f.district)
+    rows = await _rows(
+        conn,
+        "SELECT c.name, COUNT(i.id), SUM(i.rsvp = 'yes'), SUM(i.attended = 1) FROM clubs c "
+        "JOIN club_sessions s ON s.club_id = c.id LEFT JOIN invitations i ON i.session_id = s.id "
+        f"WHERE {' AND '.join(parts)} GROUP BY c.id ORDER BY c.name",
+        params,
+    )
+    return [
+        {
+            "club": r[0],
+            "invited": suppress(r[1] or 0),
+            "yes": suppress(r[2] or 0),
+            "attended": suppress(r[3] or 0),
+        }
+        for r in rows
+    ]
