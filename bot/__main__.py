@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(cli_care.run(settings, args))
         if args.command in ("clubs", "sessions", "broadcast"):
             return asyncio.run(cli_clubs.run(settings, args))
-        if args.command in ("stats", "export"):
+        if args.command in ("stats", "export", "demo-data"):
             return asyncio.run(cli_stats.run(settings, args))
         if args.command == "outbox":
             return asyncio.run(cli_outbox.run(settings, args))

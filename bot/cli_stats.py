@@ -31,6 +31,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     s.add_argument("--since", type=_date, metavar="YYYY-MM-DD")
     s.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="up to, not including, this day")
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    d = sub.add_parser("demo-data", help="seed synthetic, clearly marked activity to try the dashboard")
+    d.add_argument("--users", type=int, default=5000)
+    d.add_argument("--clear", action="store_true", help="remove the demo data instead")
     e = sub.add_parser("export", help="export data with pseudonymous ids")
     esub = e.add_subparsers(dest="export_command", metavar="WHAT", required=True)
     ev = esub.add_parser("events", help="analytics events as CSV on stdout")
@@ -42,6 +45,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.command == "export":
             return await _export(db, args)
+        if args.command == "demo-data":
+            return await _demo(db, args)
         club_ids = None
         if args.club:
             async with db.transaction() as conn:
@@ -72,6 +77,23 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await db.close()
+
+
+async def _demo(db: Database, args: argparse.Namespace) -> int:
+    from bot import demo
+    from bot.engine.messages import utcnow
+    from bot.storage import repo
+
+    async with db.exclusive() as conn:
+        if args.clear:
+            n = await repo.in_thread(conn, demo.clear)
+            print(f"removed {n} demo learner(s), their clubs and events")
+            return 0
+        if not 1 <= args.users <= 200_000:
+            raise ConfigError("--users must be between 1 and 200000")
+        made = await repo.in_thread(conn, demo.seed, args.users, utcnow())
+    print("demo data (marked demo; remove with --clear): " + ", ".join(f"{v} {k}" for k, v in made.items()))
+    return 0
 
 
 async def _export(db: Database, args: argparse.Namespace) -> int:

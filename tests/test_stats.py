@@ -147,3 +147,30 @@ async def test_breakdowns_by_club_district_age_and_dates(app: App, data: dict[st
 
 def test_small_counts_are_hidden() -> None:
     assert [stats.suppress(n) for n in (0, 1, 4, 5, 120)] == [0, "<5", "<5", 5, 120]
+
+
+async def test_demo_data_is_marked_and_cleared_exactly(app: App) -> None:
+    from bot import demo
+    from bot.engine.messages import utcnow
+    from bot.storage import repo
+    from tests.conftest import Chat
+
+    real = Chat(app, address="real-learner")
+    await real.onboard()
+    async with app.db.exclusive() as conn:
+        made = await repo.in_thread(conn, demo.seed, 200, utcnow())
+    assert made["users"] == 200 and made["events"] > 200 * 5 and made["sessions"] > 0
+    summary = await stats.summary(app.db.conn, stats.Filters())
+    assert (
+        summary.signups >= 200
+        and summary.funnel
+        and summary.hardest_questions
+        and summary.sessions["invited"]
+    )
+    async with app.db.exclusive() as conn:
+        assert await repo.in_thread(conn, demo.clear) == 200
+    async with app.db.conn.execute(
+        "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM clubs), "
+        "(SELECT COUNT(*) FROM events WHERE actor LIKE 'demo%')"
+    ) as cur:
+        assert tuple(await cur.fetchone()) == (1, 0, 0)  # only the real learner is left
