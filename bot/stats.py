@@ -76,19 +76,24 @@ async def _rows(conn: Conn, sql: str, params: list[Any]) -> list[Any]:
     return list(await conn.execute_fetchall(sql, params))
 
 
-PERIODS = {"day": "substr(e.at, 1, 10)", "week": "strftime('%Y-W%W', e.at)", "month": "substr(e.at, 1, 7)"}
+async def active_by_period(conn: Conn, f: Filters) -> dict[str, list[tuple[str, int]]]:
+    """Distinct active learners per day, ISO week and month, from one pass over the events."""
+    where, params = f.where()
+    rows = await _rows(
+        conn,
+        f"SELECT DISTINCT substr(e.at, 1, 10), e.actor FROM events e WHERE e.type = 'message_in' AND {where}",
+        params,
+    )
+    buckets: dict[str, dict[str, set[str]]] = {"day": {}, "week": {}, "month": {}}
+    for day, actor in rows:
+        year, week, _ = datetime.fromisoformat(day).isocalendar()
+        for period, key in (("day", day), ("week", f"{year}-W{week:02d}"), ("month", day[:7])):
+            buckets[period].setdefault(key, set()).add(actor)
+    return {period: sorted((k, len(v)) for k, v in b.items()) for period, b in buckets.items()}
 
 
 async def active_learners(conn: Conn, f: Filters, period: str = "day") -> list[tuple[str, int]]:
-    where, params = f.where()
-    bucket = PERIODS[period]
-    rows = await _rows(
-        conn,
-        f"SELECT {bucket} AS p, COUNT(DISTINCT e.actor) FROM events e "
-        f"WHERE e.type = 'message_in' AND {where} GROUP BY p ORDER BY p",
-        params,
-    )
-    return [(r[0], r[1]) for r in rows]
+    return (await active_by_period(conn, f))[period]
 
 
 async def signups(conn: Conn, f: Filters) -> int:
@@ -104,17 +109,25 @@ async def signups(conn: Conn, f: Filters) -> int:
 async def funnel(conn: Conn, f: Filters) -> list[dict[str, Any]]:
     """Per module: learners who started, who completed, and the completion rate."""
     where, params = f.where()
-    rows = await _rows(
-        conn,
-        "SELECT e.dialog_id, COUNT(DISTINCT CASE WHEN e.type = 'module_started' THEN e.actor END), "
-        "COUNT(DISTINCT CASE WHEN e.type = 'module_completed' THEN e.actor END) FROM events e "
-        f"WHERE e.type IN ('module_started', 'module_completed') AND e.dialog_id IS NOT NULL AND {where} "
-        "GROUP BY e.dialog_id ORDER BY e.dialog_id",
-        params,
-    )
+    counts: dict[str, dict[str, int]] = {}
+    for kind in ("module_started", "module_completed"):
+        # One type at a time: the (type, dialog_id, actor) index is read in order, no sort.
+        rows = await _rows(
+            conn,
+            "SELECT e.dialog_id, COUNT(DISTINCT e.actor) FROM events e "
+            f"WHERE e.type = ? AND e.dialog_id IS NOT NULL AND {where} GROUP BY e.dialog_id",
+            [kind, *params],
+        )
+        for dialog, n in rows:
+            counts.setdefault(dialog, {"module_started": 0, "module_completed": 0})[kind] = n
     return [
-        {"module": r[0], "started": r[1], "completed": r[2], "rate": round(r[2] / r[1], 3) if r[1] else None}
-        for r in rows
+        {
+            "module": dialog,
+            "started": c["module_started"],
+            "completed": c["module_completed"],
+            "rate": round(c["module_completed"] / c["module_started"], 3) if c["module_started"] else None,
+        }
+        for dialog, c in sorted(counts.items())
     ]
 
 
@@ -271,11 +284,12 @@ class Summary:
 
 
 async def summary(conn: Conn, f: Filters) -> Summary:
+    active = await active_by_period(conn, f)
     return Summary(
         filters=f,
-        active_by_day=await active_learners(conn, f, "day"),
-        active_by_week=await active_learners(conn, f, "week"),
-        active_by_month=await active_learners(conn, f, "month"),
+        active_by_day=active["day"],
+        active_by_week=active["week"],
+        active_by_month=active["month"],
         signups=await signups(conn, f),
         funnel=await funnel(conn, f),
         quiz_scores=await quiz_scores(conn, f),

@@ -52,3 +52,7 @@ CREATE INDEX jobs_due ON jobs (status, run_at);
 CREATE INDEX outbox_user ON outbox (user_id, id);
 -- A learner's own events (streaks, retention) without scanning everyone's.
 CREATE INDEX events_actor ON events (actor, type, at);
+-- Covering index for "who was active when": the dashboard reads it without touching the table.
+CREATE INDEX events_type_at_actor ON events (type, at, actor);
+-- Per-module and per-question reports read these in order instead of sorting.
+CREATE INDEX events_type_dialog ON events (type, dialog_id, step_id, actor);
