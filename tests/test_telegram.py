@@ -9,6 +9,9 @@ from dataclasses import dataclass, replace
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
@@ -283,3 +286,56 @@ async def test_an_update_we_cannot_use_does_not_block_the_next(bot: Bot) -> None
     await bot.say(79, "/start")
     assert bot.fake.last_keyboard(79)  # the language choice reached the next user
     assert bot.fake.sent(77) == []
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+update_like = st.fixed_dictionaries(
+    {"update_id": st.integers(min_value=-5, max_value=10**12)},
+    optional={
+        "message": st.dictionaries(
+            st.sampled_from(["message_id", "date", "text", "chat", "from", "photo", "entities"]), json_values
+        ),
+        "callback_query": st.dictionaries(st.sampled_from(["id", "from", "data", "message"]), json_values),
+    },
+)
+
+
+async def test_the_webhook_answers_any_body_with_200_or_400_never_500(settings: Settings) -> None:
+    async with running(FakeBotAPI()) as fake:
+        app, channel, tasks = await start_bot(settings, fake, webhook=True)
+        web = build_web(app, [channel.runtime()])
+        good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=web), base_url="http://t"
+            ) as client:
+                statuses = set()
+                examples: list[object] = []
+
+                # Hypothesis draws the bodies; they are then sent through the real ASGI app.
+                @hyp_settings(
+                    max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None
+                )
+                @given(body=st.one_of(update_like, json_values, st.binary(max_size=200)))
+                def collect(body: object) -> None:
+                    examples.append(body)
+
+                collect()
+                for body in examples:
+                    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+                    response = await client.post("/telegram/webhook", content=content, headers=good)
+                    statuses.add(response.status_code)
+                    assert response.status_code in (200, 400), (body, response.status_code)
+            assert 400 in statuses
+        finally:
+            await channel.stop()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await app.close()

@@ -369,3 +369,25 @@ def test_split_text_keeps_every_word_and_each_part_fits(text: str, limit: int) -
 def test_split_text_prefers_paragraphs() -> None:
     a, b = "a" * 1000, "b" * 1000
     assert split_text(f"{a}\n\n{b}") == [a, b]
+
+
+fuzz_counter = itertools.count()
+form_values = st.one_of(
+    st.text(max_size=120), st.sampled_from(["", "0", "2", "-1", "9999", "２", "rsvp.1.yes", "1.rw"])
+)
+
+
+@hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(
+            ["Body", "ButtonPayload", "ButtonText", "ListId", "NumMedia", "ProfileName", "MediaUrl0"]
+        ),
+        form_values,
+    )
+)
+async def test_any_signed_webhook_gets_200_and_a_reply(wa: WhatsApp, fields: dict[str, str]) -> None:
+    number = f"+2507{next(fuzz_counter):08d}"
+    replies = await wa.say(number, None, **fields)
+    assert replies, f"no reply to {fields!r}"
+    assert all(len(m.body) <= 1600 for m in replies)

@@ -190,7 +190,7 @@ class TelegramChannel:
         try:
             data = json.loads(body)
             update = Update.de_json(data, self.application.bot) if isinstance(data, dict) else None
-        except (ValueError, TelegramError, TypeError, KeyError):
+        except Exception:  # PTB's parser raises many kinds on malformed input: all are a bad request
             update = None
         if update is None:
             return PlainTextResponse("bad request", status_code=400)
