@@ -79,6 +79,8 @@ async def test_a_facilitator_login_sees_only_its_clubs(app: App, web: httpx.Asyn
     assert "Huye Club" in page.text and "Nyabihu Club" not in page.text
     other = await web.get(f"/dashboard?club={seeded['nyabihu'].code}")
     assert "not one you can see" in other.text and "Nyabihu Club" not in other.text
+    adults = await web.get("/dashboard?age=25p")
+    assert adults.status_code == 200 and 'value="25p" selected' in adults.text
     csv_text = (await web.get("/dashboard.csv")).text
     assert csv_text.startswith("metric,key,value") and "signups,,6" in csv_text
     for text in (page.text, csv_text):

@@ -118,7 +118,8 @@ class Dashboard:
     ) -> tuple[stats.Filters, dict[str, str], str | None]:
         q = request.query_params
         chosen = {
-            k: (q.get(k) or "").strip() for k in ("club", "district", "language", "channel", "since", "until")
+            k: (q.get(k) or "").strip()
+            for k in ("club", "district", "language", "channel", "age", "since", "until")
         }
         problem = None
         dates: dict[str, datetime | None] = {"since": None, "until": None}
@@ -141,6 +142,7 @@ class Dashboard:
             district=chosen["district"] or None,
             language=chosen["language"] if chosen["language"] in ("rw", "fr", "en") else None,
             channel=chosen["channel"] or None,
+            age_band=chosen["age"] if chosen["age"] in ("u16", "16_17", "18_24", "25p") else None,
             since=dates["since"],
             until=dates["until"],
         )
