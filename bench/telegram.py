@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from telegram import Update
@@ -127,15 +130,18 @@ def http() -> HTTPXRequest:
     return HTTPXRequest(connection_pool_size=32, httpx_kwargs={"trust_env": False})
 
 
-async def run_echo(fake: FakeBotAPI, users: int, messages: int) -> Result:
+Driver = Callable[[str, int, int, list[int], int], Awaitable[Result]]
+
+
+async def run_echo(url: str, token: str, driver: Driver, users: int, messages: int) -> Result:
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.message is not None
         await update.message.reply_text(update.message.text or "…")
 
     application: Application = (
         ApplicationBuilder()
-        .token(fake.token)
-        .base_url(f"{fake.url}/bot")
+        .token(token)
+        .base_url(f"{url}/bot")
         .request(http())
         .get_updates_request(http())
         .concurrent_updates(True)
@@ -146,17 +152,19 @@ async def run_echo(fake: FakeBotAPI, users: int, messages: int) -> Result:
         assert application.updater is not None
         await application.updater.start_polling(timeout=POLL_TIMEOUT)
         await application.start()
-        result = await drive("bare PTB echo bot", fake, users, messages, [1] * messages, 10_000)
+        result = await driver("bare PTB echo bot", users, messages, [1] * messages, 10_000)
         await application.updater.stop()
         await application.stop()
     return result
 
 
-async def run_ours(fake: FakeBotAPI, tmp: Path, users: int, messages: int, expected: list[int]) -> Result:
+async def run_ours(
+    url: str, token: str, driver: Driver, tmp: Path, users: int, messages: int, expected: list[int]
+) -> Result:
     settings = replace(
         Settings(database_url=f"sqlite:///{tmp / 'bench.db'}"),
-        telegram_bot_token=fake.token,
-        telegram_api_url=fake.url,
+        telegram_bot_token=token,
+        telegram_api_url=url,
         public_base_url=None,
     )
     app = await App.create(settings)
@@ -167,13 +175,53 @@ async def run_ours(fake: FakeBotAPI, tmp: Path, users: int, messages: int, expec
     tasks = [asyncio.create_task(s.run()) for s in senders.values()]
     await channel.start()
     try:
-        return await drive("Club Speak bot", fake, users, messages, expected, 20_000)
+        return await driver("Club Speak bot", users, messages, expected, 20_000)
     finally:
         await channel.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await app.close()
+
+
+def fake_process(conn: Connection) -> None:
+    """The fake Bot API and the simulated users, in their own process (spawned)."""
+
+    async def serve() -> None:
+        async with running(FakeBotAPI()) as fake:
+            conn.send((fake.url, fake.token))
+            loop = asyncio.get_running_loop()
+            while (command := await loop.run_in_executor(None, conn.recv)) is not None:
+                name, users, messages, expected, first_chat = command
+                result = await drive(name, fake, users, messages, expected, first_chat)
+                conn.send((result.messages, result.elapsed, result.latencies))
+
+    asyncio.run(serve())
+
+
+async def in_own_process(tmp: Path, users: int, messages: int, expected: list[int]) -> tuple[Result, Result]:
+    context = multiprocessing.get_context("spawn")
+    ours_end, theirs = context.Pipe()
+    process = context.Process(target=fake_process, args=(theirs,), daemon=True)
+    process.start()
+    loop = asyncio.get_running_loop()
+    try:
+        url, token = await loop.run_in_executor(None, ours_end.recv)
+
+        async def remote(name: str, n_users: int, n_messages: int, exp: list[int], first: int) -> Result:
+            ours_end.send((name, n_users, n_messages, exp, first))
+            count, elapsed, latencies = await loop.run_in_executor(None, ours_end.recv)
+            return Result(name, count, elapsed, latencies)
+
+        echo = await run_echo(url, token, remote, users, messages)
+        await asyncio.sleep(POLL_TIMEOUT + 0.5)  # the echo bot's last long poll expires
+        ours = await run_ours(url, token, remote, tmp, users, messages, expected)
+        ours_end.send(None)
+        return echo, ours
+    finally:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
 
 
 def report(result: Result) -> str:
@@ -187,18 +235,32 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=20, help="concurrent simulated users")
     parser.add_argument("--messages", type=int, default=len(SCRIPT), help="messages per user")
+    parser.add_argument(
+        "--same-process",
+        action="store_true",
+        help="run the fake Bot API in this process (it then shares the bots' CPU)",
+    )
     args = parser.parse_args()
     if args.users < 1 or args.messages < 1:
         parser.error("--users and --messages must be at least 1")
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         expected = await replies_per_message(tmp, args.messages)
-        async with running(FakeBotAPI()) as fake:
-            echo = await run_echo(fake, args.users, args.messages)
-            # The echo bot's last long poll may still wait inside the fake; let it expire
-            # so that it cannot swallow our bot's first update.
-            await asyncio.sleep(POLL_TIMEOUT + 0.5)
-            ours = await run_ours(fake, tmp, args.users, args.messages, expected)
+        if args.same_process:
+            async with running(FakeBotAPI()) as fake:
+
+                async def local(name: str, users: int, messages: int, exp: list[int], first: int) -> Result:
+                    return await drive(name, fake, users, messages, exp, first)
+
+                echo = await run_echo(fake.url, fake.token, local, args.users, args.messages)
+                # The echo bot's last long poll may still wait inside the fake; let it expire
+                # so that it cannot swallow our bot's first update.
+                await asyncio.sleep(POLL_TIMEOUT + 0.5)
+                ours = await run_ours(fake.url, fake.token, local, tmp, args.users, args.messages, expected)
+        else:
+            echo, ours = await in_own_process(tmp, args.users, args.messages, expected)
+    where = "in this process" if args.same_process else "in its own process, as Telegram is"
+    print(f"fake Bot API and simulated users {where}")
     print(f"users={args.users} messages/user={args.messages} (fake Bot API on loopback, no rate limit)")
     print(report(echo))
     print(report(ours))

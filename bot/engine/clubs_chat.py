@@ -65,12 +65,9 @@ async def rsvp_tap(turn: Turn, payload: str) -> None:
 
 async def typed_rsvp(turn: Turn, text: str) -> bool:
     """A typed "1", "yego" or "Oui" when the last message we sent was an invitation."""
-    rows = await turn.conn.execute_fetchall(
-        "SELECT payload FROM outbox WHERE user_id = ? ORDER BY id DESC LIMIT 1", (turn.user.id,)
-    )
-    if not rows:
-        return False
-    offered = [Choice(i, label) for i, label in json.loads(rows[0][0]).get("choices", [])]
+    if not turn.state.last_sent or '"rsvp.' not in turn.state.last_sent:
+        return False  # the common case, decided without parsing
+    offered = [Choice(i, label) for i, label in json.loads(turn.state.last_sent).get("choices", [])]
     if not offered or not all(c.id.startswith("rsvp.") for c in offered):
         return False
     aliases = {c.id: RSVP_WORDS.get(c.id.rsplit(".", 1)[-1], []) for c in offered}

@@ -167,6 +167,7 @@ class DialogState:
     step_id: str | None = None
     prompt_seq: int = 0
     data: dict[str, Any] | None = None
+    last_sent: str | None = None  # the payload of the newest outbox row for the user (not saved)
 
     def __post_init__(self) -> None:
         if self.data is None:
@@ -636,7 +637,13 @@ def open_turn(
             conn.execute("ROLLBACK")
             return None
         user, created = touch_user(conn, channel, address, name, hint, at)
-        return user, created, get_state(conn, user.id)
+        state = get_state(conn, user.id)
+        # What we last sent them: a typed "1" right after an invitation answers the invitation.
+        last = conn.execute(
+            "SELECT payload FROM outbox WHERE user_id = ? ORDER BY id DESC LIMIT 1", (user.id,)
+        ).fetchone()
+        state.last_sent = last[0] if last else None
+        return user, created, state
     except BaseException:
         conn.execute("ROLLBACK")
         raise
