@@ -17,7 +17,10 @@ import aiosqlite
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
+    # FULL: every COMMIT is on disk before it returns, so a webhook that answered 200 after
+    # committing a message keeps it through a power cut, not only through a process crash.
+    # (NORMAL would survive a crash but could drop the last commits on power loss.)
+    "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
     # Reports scan the events table: keep hot pages in memory (64 MB cache, mapped reads up to
