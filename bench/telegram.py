@@ -168,11 +168,12 @@ async def run_ours(
         public_base_url=None,
     )
     app = await App.create(settings)
-    channel = TelegramChannel.create(settings, app.engine)
+    channel = TelegramChannel.create(settings, app)
     channel.poll_timeout = POLL_TIMEOUT
     runtime = replace(channel.runtime(), rate=None)  # rate limiting off, as for the echo bot
     senders = make_senders(app, [runtime])
     tasks = [asyncio.create_task(s.run()) for s in senders.values()]
+    tasks.append(asyncio.create_task(app.inbox.run()))
     await channel.start()
     try:
         return await driver("Club Speak bot", users, messages, expected, 20_000)

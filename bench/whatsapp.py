@@ -93,23 +93,24 @@ async def run_ours(tmp: Path, fake: FakeTwilio, users: int, messages: int) -> tu
     runtime = replace(channel.runtime(), rate=None)  # no rate limit, as for the minimal endpoint
     sender = make_senders(app, [runtime])["whatsapp"]
     await channel.start()
-    task = asyncio.create_task(sender.run())
+    tasks = [asyncio.create_task(sender.run()), asyncio.create_task(app.inbox.run())]
     try:
         start = time.perf_counter()
         acknowledged = await blast(build_web(app, [runtime]), users, messages, "o")
-        while channel._tasks or await pending(app):  # noqa: ASYNC110 - polling the database
+        while await pending(app):  # noqa: ASYNC110 - polling the database
             await asyncio.sleep(0.01)
         end_to_end = users * messages / (time.perf_counter() - start)
         return acknowledged, end_to_end, len(fake.sent)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await channel.stop()
         await app.close()
 
 
 async def pending(app: App) -> int:
-    sql = "SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')"
+    sql = "SELECT (SELECT COUNT(*) FROM inbox) + COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')"
     async with app.db.conn.execute(sql) as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0

@@ -9,6 +9,7 @@ from bot.config import ConfigError, Settings
 from bot.content.loader import Content, InvalidContent, load_content
 from bot.engine.core import Engine
 from bot.i18n import Catalogs
+from bot.inbox import Inbox
 from bot.media import MediaStore
 from bot.safeguarding import Safeguarding
 from bot.storage.db import Database
@@ -28,6 +29,7 @@ class App:
     settings: Settings
     db: Database
     engine: Engine
+    inbox: Inbox
 
     @classmethod
     async def create(cls, settings: Settings) -> App:
@@ -47,7 +49,7 @@ class App:
             media=MediaStore(settings.media_dir),
             reminders=tuple(timedelta(hours=h) for h in settings.session_reminders),
         )
-        return cls(settings, db, engine)
+        return cls(settings, db, engine, Inbox(db, engine.handle))
 
     async def close(self) -> None:
         await self.db.close()

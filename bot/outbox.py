@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class Delivery:
     external_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    # The channel itself is down (network, 5xx, not connected): the whole queue waits, not one row.
+    outage: bool = False
 
     @classmethod
     def sent(cls, external_id: str | None = None) -> Delivery:
@@ -85,17 +88,26 @@ class OutboxSender:
         transport: Transport,
         *,
         max_in_flight: int = 16,
-        max_attempts: int = 6,
+        retry_for: timedelta = timedelta(hours=24),
         rate: RateLimiter | None = None,
         clock: Callable[[], datetime] = utcnow,
+        max_backoff: float = 900.0,
+        probe_every: float = 60.0,
     ):
         self.db = db
         self.transport = transport
         self.channel = transport.channel
         self.max_in_flight = max_in_flight
-        self.max_attempts = max_attempts
+        self.retry_for = retry_for  # transient errors are retried this long (urgent ones for ever)
+        self.max_backoff = max_backoff  # seconds between tries of one message, at most
+        self.probe_every = probe_every  # seconds between probes of a channel that is down, at most
         self.rate = rate
         self.clock = clock
+        # While the channel is down, its whole queue waits and one message at a time probes it.
+        self._down_since: datetime | None = None
+        self._down_error = ""
+        self._probe_delay = 0.0
+        self._resume_at: datetime | None = None
         self._wake = asyncio.Event()
         self._in_flight: dict[int, str] = {}  # outbox id -> address
         self._tasks: set[asyncio.Task[None]] = set()
@@ -105,6 +117,11 @@ class OutboxSender:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def state(self) -> str:
+        if self._down_since is None:
+            return "sending"
+        return f"paused since {self._down_since.isoformat(timespec='seconds')}: {self._down_error}"[:200]
 
     async def recover(self) -> int:
         """Put back what a crash left half-sent."""
@@ -159,6 +176,12 @@ class OutboxSender:
     async def _claim(self) -> tuple[int, str | None]:
         """Start a delivery task per user with due messages; returns (messages, next due time)."""
         room = self.max_in_flight - len(self._in_flight)
+        per_address = PER_ADDRESS
+        if self._resume_at is not None:  # the channel is down: one probe at a time, when due
+            probe_due = self.clock() >= self._resume_at and not self._in_flight
+            room, per_address = (1, 1) if probe_due else (0, 0)
+            if not probe_due and not self._sent:
+                return 0, None if self._in_flight else repo.iso(self._resume_at)
         if room <= 0 and not self._sent:
             return 0, None
         sent, self._sent = self._sent, []
@@ -168,7 +191,7 @@ class OutboxSender:
                 repo.claim_due,
                 self.channel,
                 max(room, 0),
-                PER_ADDRESS,
+                per_address,
                 set(self._in_flight.values()),
                 self.clock(),
                 sent,
@@ -179,6 +202,8 @@ class OutboxSender:
             task = asyncio.create_task(self._deliver(key, batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if self._resume_at is not None:
+            return sum(len(b) for b in claim.batches), repo.iso(self._resume_at)
         return sum(len(b) for b in claim.batches), claim.next_due
 
     async def _deliver(self, key: int, batch: list[repo.OutboxRow]) -> None:
@@ -211,7 +236,14 @@ class OutboxSender:
         who = log_id(self.channel, row.message.address)
         if result.status == "sent":  # the common case: written with the next claim
             self._sent.append((row.id, result.external_id, now))
+            if self._down_since is not None:
+                log.warning(
+                    "%s answers again after %s: sending resumes", self.channel, now - self._down_since
+                )
+                self._down_since, self._resume_at, self._probe_delay = None, None, 0.0
             return
+        if result.status == "retry" and not row.message.urgent and now - row.created_at > self.retry_for:
+            result = Delivery("failed", error=f"gave up after {self.retry_for}: {result.error}")
         async with self.db.transaction() as conn:
             if result.status == "held":
                 await repo.mark_held(conn, row.id, result.error or "held", now)
@@ -225,19 +257,34 @@ class OutboxSender:
                 if row.message.user_id is not None:
                     await repo.mark_unreachable(conn, row.message.user_id, now, result.error or "unreachable")
                 await repo.mark_failed(conn, row.id, result.error or "unreachable", now)
-            elif result.status == "retry" and row.attempts + 1 < self.max_attempts:
-                delay = (
-                    result.retry_after
-                    if result.retry_after is not None
-                    else min(300, 2 ** (row.attempts + 1))
-                )
-                if result.retry_after is not None and self.rate:
-                    self.rate.pause(result.retry_after)
-                log.info("retrying a message to %s in %.1fs: %s", who, delay, result.error)
-                await repo.requeue(conn, row.id, now + timedelta(seconds=delay), result.error or "retry", now)
+            elif result.status == "retry":
+                if result.outage:
+                    due = self._went_down(now, result.error or "down")
+                else:
+                    delay = result.retry_after
+                    if delay is None:  # capped exponential backoff, with jitter so retries spread
+                        delay = min(self.max_backoff, 2.0 ** min(row.attempts, 20)) * random.uniform(0.5, 1.0)
+                    elif self.rate:
+                        self.rate.pause(delay)
+                    due = now + timedelta(seconds=delay)
+                    log.info("retrying a message to %s in %.1fs: %s", who, delay, result.error)
+                await repo.requeue(conn, row.id, due, result.error or "retry", now)
             else:
                 log.warning("a message to %s failed: %s", who, result.error)
                 await repo.mark_failed(conn, row.id, result.error or "failed", now)
+
+    def _went_down(self, now: datetime, error: str) -> datetime:
+        """The channel is out of reach: pause the queue and probe it with growing gaps."""
+        if self._down_since is None:
+            log.warning("%s is out of reach (%s): its queue waits, and is probed", self.channel, error)
+            self._down_since, self._probe_delay = now, 1.0
+        elif self._resume_at is not None and now >= self._resume_at:  # a probe failed
+            self._probe_delay = min(self.probe_every, self._probe_delay * 2)
+        else:  # a message already under way when the channel went down
+            return self._resume_at or now
+        self._down_error = error
+        self._resume_at = now + timedelta(seconds=self._probe_delay * random.uniform(0.8, 1.0))
+        return self._resume_at
 
 
 # What a channel's delivery receipt may say, in the order a message goes through them.

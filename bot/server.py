@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import uvicorn
 from starlette.applications import Starlette
@@ -16,11 +14,13 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
+from bot.channels.runtime import ChannelRuntime
 from bot.clubs import Renderer
 from bot.config import Settings
 from bot.dashboard.web import Dashboard
+from bot.health import Health
 from bot.media import MediaStore
-from bot.outbox import OutboxSender, RateLimiter, Transport
+from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -32,26 +32,13 @@ NO_CHANNEL_HELP = (
 )
 
 
-@dataclass
-class ChannelRuntime:
-    """What a channel adapter plugs into the process: a transport, web routes, a lifecycle."""
-
-    name: str
-    transport: Transport
-    routes: list[BaseRoute] = field(default_factory=list)
-    start: Callable[[], Awaitable[None]] | None = None
-    stop: Callable[[], Awaitable[None]] | None = None
-    max_in_flight: int = 16
-    rate: RateLimiter | None = None
-
-
 def configured_channels(settings: Settings, app: App) -> list[ChannelRuntime]:
     """Each channel whose settings are present. Adapters are imported only when used."""
     channels: list[ChannelRuntime] = []
     if settings.telegram_bot_token:
         from bot.channels.telegram import TelegramChannel
 
-        channels.append(TelegramChannel.create(settings, app.engine).runtime())
+        channels.append(TelegramChannel.create(settings, app).runtime())
     if settings.twilio_account_sid or settings.twilio_auth_token:
         from bot.channels.whatsapp import WhatsAppChannel
 
@@ -59,9 +46,14 @@ def configured_channels(settings: Settings, app: App) -> list[ChannelRuntime]:
     return channels
 
 
-def build_web(app: App, channels: list[ChannelRuntime] | None = None) -> Starlette:
+def build_web(
+    app: App, channels: list[ChannelRuntime] | None = None, health: Health | None = None
+) -> Starlette:
+    health = health or Health(app.db)
+
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "schema": await app.db.version()})
+        healthy, report = await health.report()
+        return JSONResponse(report, status_code=200 if healthy else 503)
 
     media = MediaStore(app.settings.media_dir)
 
@@ -94,36 +86,55 @@ def make_senders(app: App, channels: list[ChannelRuntime]) -> dict[str, OutboxSe
     return senders
 
 
+async def keep_started(channel: ChannelRuntime, health: Health) -> None:
+    """Connect a channel, and if it cannot, say why and try again: the rest keeps serving."""
+    pause = 1.0
+    while True:
+        try:
+            if channel.start:
+                await channel.start()
+        except Exception as exc:
+            health.channels[channel.name] = f"down: {type(exc).__name__}: {exc}"[:200]
+            log.warning("%s could not start (%s); trying again in %.0fs", channel.name, exc, pause)
+            await asyncio.sleep(pause)
+            pause = min(60.0, pause * 2)
+            continue
+        health.channels[channel.name] = "up"
+        return
+
+
 async def serve(settings: Settings) -> None:
     app = await App.create(settings)
     channels = configured_channels(settings, app)
     if not channels:
         log.warning(NO_CHANNEL_HELP)
     senders = make_senders(app, channels)
+    health = Health(app.db, {c.name: "starting" for c in channels}, senders)
     tasks = [asyncio.create_task(s.run(), name=f"outbox-{name}") for name, s in senders.items()]
+    tasks.append(asyncio.create_task(app.inbox.run(), name="inbox"))
     scheduler = Scheduler(
         app.db,
         Renderer(app.engine.catalogs, settings.timezone),
         on_outbox=lambda: [sender.wake() for sender in senders.values()],
     )
     tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
+    tasks += [asyncio.create_task(keep_started(c, health), name=f"start-{c.name}") for c in channels]
     try:
-        for channel in channels:
-            if channel.start:
-                await channel.start()
         server = uvicorn.Server(
-            uvicorn.Config(build_web(app, channels), host=settings.host, port=settings.port, log_level="info")
+            uvicorn.Config(
+                build_web(app, channels, health), host=settings.host, port=settings.port, log_level="info"
+            )
         )
         log.info("web server on http://%s:%d", settings.host, settings.port)
         await server.serve()
     finally:
-        for channel in channels:
-            if channel.stop:
-                with contextlib.suppress(Exception):
-                    await channel.stop()
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for channel in channels:
+            if channel.stop:
+                with contextlib.suppress(Exception):
+                    await channel.stop()
         await app.close()

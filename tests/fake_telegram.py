@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class FakeBotAPI:
     on_send: Callable[[Call], None] | None = None
     # Like Telegram: beyond this many sends in any second, answer 429 with retry_after.
     limit_per_second: int | None = None
+    # An outage: every method answers 502 Bad Gateway, as Telegram's front does when it is down.
+    down: bool = False
     _window: list[float] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
@@ -139,6 +142,9 @@ class FakeBotAPI:
             params = dict(await request.form())
         call = Call(method, params, time.monotonic())
         self.calls.append(call)
+        if self.down:
+            call.ok = False
+            return JSONResponse({"ok": False, "error_code": 502, "description": "Bad Gateway"}, 502)
         scripted = self.errors.get(method)
         if scripted:
             code, retry_after = scripted.pop(0)
@@ -197,10 +203,10 @@ class FakeBotAPI:
 
 
 @contextlib.asynccontextmanager
-async def running(fake: FakeBotAPI) -> AsyncIterator[FakeBotAPI]:
-    """Serve the fake on a free loopback port for the duration of the block."""
+async def running(fake: FakeBotAPI, port: int = 0) -> AsyncIterator[FakeBotAPI]:
+    """Serve the fake on a loopback port (a free one by default) for the duration of the block."""
     server = uvicorn.Server(
-        uvicorn.Config(fake.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
@@ -212,6 +218,12 @@ async def running(fake: FakeBotAPI) -> AsyncIterator[FakeBotAPI]:
     finally:
         server.should_exit = True
         await task
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def wait_for(condition, within: float = 15.0) -> None:  # type: ignore[no-untyped-def]

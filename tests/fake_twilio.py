@@ -49,6 +49,8 @@ class FakeTwilio:
     rejected: list[str] = field(default_factory=list)  # why requests were refused, for asserts
     url: str = ""
     on_send: Callable[[Sent], None] | None = None
+    down: bool = False  # an outage: every request gets 503
+    attempts: int = 0  # requests that reached the fake, accepted or not
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def to(self, address: str) -> list[Sent]:
@@ -62,6 +64,9 @@ class FakeTwilio:
         return JSONResponse({"code": code, "message": message, "more_info": "", "status": status}, status)
 
     async def _messages(self, request: Request) -> JSONResponse:
+        self.attempts += 1
+        if self.down:
+            return self._error(503, 20503, "Service Unavailable")
         expected = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
         if request.headers.get("authorization") != f"Basic {expected}":
             return self._error(401, 20003, "Authenticate")

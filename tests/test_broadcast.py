@@ -92,9 +92,9 @@ async def test_an_invitation_reaches_2000_members_on_both_channels_once_each(tmp
             whatsapp_templates_file=templates,
         )
         app = await App.create(settings)
-        telegram = TelegramChannel.create(settings, app.engine)
+        telegram = TelegramChannel.create(settings, app)
         whatsapp = WhatsAppChannel.create(settings, app)
-        await telegram.application.initialize()
+        await telegram.start()
         await whatsapp.start()
         senders = [OutboxSender(app.db, channel, max_in_flight=32) for channel in (telegram, whatsapp)]
         try:

@@ -60,12 +60,13 @@ async def start_bot(
         telegram_webhook_secret="s3cret" if webhook else None,
     )
     app = await App.create(settings)
-    channel = TelegramChannel.create(settings, app.engine)
+    channel = TelegramChannel.create(settings, app)
     channel.poll_timeout = 0  # short polls: the fake answers at once, and stopping is quick
     channel.typing_after = 0  # show "typing…" on every message, to see that it is shown
     runtime = channel.runtime()
     senders = make_senders(app, [runtime])
     tasks = [asyncio.create_task(s.run()) for s in senders.values()]
+    tasks.append(asyncio.create_task(app.inbox.run()))
     await channel.start()
     return app, channel, tasks
 

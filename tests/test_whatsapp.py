@@ -65,8 +65,9 @@ class WhatsApp:
         """Wait until the engine and the outbox are idle."""
 
         async def idle() -> bool:
-            if self.channel._tasks:
-                return False
+            async with self.app.db.conn.execute("SELECT COUNT(*) FROM inbox") as cur:
+                if (await cur.fetchone())[0]:
+                    return False
             counts = await self._outbox_counts()
             return not counts.get("queued") and not counts.get("sending")
 
@@ -124,12 +125,13 @@ async def start(settings: Settings, fake: FakeTwilio, tmp: Path, quick: bool = F
 async def wa(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> AsyncIterator[WhatsApp]:
     async with running(FakeTwilio()) as fake:
         bot = await start(settings, fake, tmp_path, quick=request.param)
-        task = asyncio.create_task(bot.sender.run())
+        tasks = [asyncio.create_task(bot.sender.run()), asyncio.create_task(bot.app.inbox.run())]
         try:
             yield bot
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await bot.channel.stop()
             await bot.web.aclose()
             await bot.app.close()

@@ -9,13 +9,17 @@ survives a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
+import sqlite3
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -23,20 +27,16 @@ from starlette.routing import Route
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import (
-    Application,
-    ApplicationBuilder,
-    CallbackQueryHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
+from bot.app import App
+from bot.channels.runtime import ChannelRuntime
 from bot.config import ConfigError, Settings
 from bot.engine.core import Engine
 from bot.engine.messages import Inbound, Outbound
 from bot.i18n import LANGUAGES, N_, Catalogs
+from bot.inbox import Inbox
 from bot.media import MediaStore, is_media
 from bot.outbox import Delivery, RateLimiter
 from bot.privacy import log_id
@@ -57,7 +57,7 @@ COMMANDS = {
 }
 
 
-def build_application(settings: Settings, *, webhook: bool) -> Application:
+def build_application(settings: Settings) -> Application:
     if not settings.telegram_bot_token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
 
@@ -72,11 +72,10 @@ def build_application(settings: Settings, *, webhook: bool) -> Application:
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
         .request(request())
         .get_updates_request(request())
-        .concurrent_updates(True)  # the engine orders each user's updates itself
     )
-    if webhook:
-        builder = builder.updater(None)
-    return builder.build()
+    # Our own inbox takes updates (webhook) and our own loop polls: PTB's Updater and
+    # handlers would acknowledge an update before it is stored.
+    return builder.updater(None).build()
 
 
 def inbound_from(update: Update) -> Inbound | None:
@@ -118,66 +117,69 @@ class TelegramChannel:
     engine: Engine
     application: Application
     webhook: bool
+    inbox: Inbox
     poll_timeout: int = 10  # seconds a getUpdates long poll may wait; stopping waits for it too
     media: MediaStore = field(default_factory=lambda: MediaStore(Path("data/media")))
     # "typing…" only when a reply is slow to come: a fast reply makes it a wasted call.
     typing_after: float = 0.5
+    ready: bool = False  # connected to the Bot API
     _awaiting: dict[str, float] = field(default_factory=dict)  # chat -> when its message came
-    _typing_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     channel = CHANNEL
 
     @classmethod
-    def create(cls, settings: Settings, engine: Engine) -> TelegramChannel:
+    def create(cls, settings: Settings, app: App) -> TelegramChannel:
         webhook = bool(settings.public_base_url)
         if webhook and not settings.telegram_webhook_secret:
             raise ConfigError(
                 "PUBLIC_BASE_URL is set, so Telegram runs by webhook: set TELEGRAM_WEBHOOK_SECRET too"
             )
-        channel = cls(
+        return cls(
             settings,
-            engine,
-            build_application(settings, webhook=webhook),
+            app.engine,
+            build_application(settings),
             webhook,
+            app.inbox,
             media=MediaStore(settings.media_dir),
         )
-        channel.application.add_handler(MessageHandler(filters.ALL, channel._on_update))
-        channel.application.add_handler(CallbackQueryHandler(channel._on_update))
-        channel.application.add_error_handler(channel._on_error)
-        return channel
 
     # -- inbound --------------------------------------------------------------
 
-    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        inbound = inbound_from(update)
-        if inbound is None:
-            return
+    async def _take(self, updates: list[Update]) -> None:
+        """Commit the updates to the inbox (raises if the database cannot), then be polite."""
+        pairs = [(u, inbound_from(u)) for u in updates]
+        await self.inbox.accept(*(i for _, i in pairs if i is not None))
+        for update, inbound in pairs:
+            if inbound is not None:
+                self._courtesy(update, inbound.address)
+
+    def _courtesy(self, update: Update, chat: str) -> None:
+        """Answer a tap and show "typing…" if the reply is slow; never in the way of the message."""
         query = update.callback_query
         if query is not None:
-            await _quietly(query.answer())
             # The keyboard goes once tapped, so a second tap rarely happens; when it
             # does, the engine recognises the old prompt and does not count it.
-            await _quietly(query.edit_message_reply_markup(reply_markup=None))
+            self._spawn(_quietly(query.answer()))
+            self._spawn(_quietly(query.edit_message_reply_markup(reply_markup=None)))
         arrived = time.monotonic()
-        self._awaiting[inbound.address] = arrived
-        typing = asyncio.create_task(self._typing(inbound.address, arrived))
-        self._typing_tasks.add(typing)  # held, or the loop may collect it mid-sleep
-        typing.add_done_callback(self._typing_tasks.discard)
-        await self.engine.handle(inbound)
+        self._awaiting[chat] = arrived
+        self._spawn(self._typing(chat, arrived))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # held, or the loop may collect it mid-sleep
+        task.add_done_callback(self._tasks.discard)
 
     async def _typing(self, chat: str, arrived: float) -> None:
         """Show "typing…" if nothing has been sent to the chat since its message came."""
         try:
             await asyncio.sleep(self.typing_after)
-            if self._awaiting.get(chat) == arrived:
+            if self._awaiting.get(chat) == arrived and self.ready:
                 await _quietly(self.application.bot.send_chat_action(int(chat), ChatAction.TYPING))
         finally:
             if self._awaiting.get(chat) == arrived:
                 del self._awaiting[chat]
-
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        # One bad update never blocks the others: log it (without content) and go on.
-        log.error("telegram update failed: %s", context.error, exc_info=context.error)
 
     async def webhook_route(self, request: Request) -> Response:
         secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
@@ -194,12 +196,38 @@ class TelegramChannel:
             update = None
         if update is None:
             return PlainTextResponse("bad request", status_code=400)
-        await self.application.update_queue.put(update)
+        try:
+            await self._take([update])
+        except sqlite3.Error as exc:
+            # Not stored, so not acknowledged: Telegram delivers it again later.
+            log.error("telegram: could not store an update, answering 503: %s", exc)
+            return PlainTextResponse("unavailable", status_code=503)
         return PlainTextResponse("ok")
+
+    async def _poll(self) -> None:
+        """Long-poll getUpdates. The offset moves past updates only once they are committed,
+        so an update is confirmed to Telegram only when it is safe in the inbox."""
+        offset: int | None = None
+        pause = 1.0
+        while True:
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                )
+                await self._take(list(updates))
+            except (NetworkError, sqlite3.Error) as exc:
+                log.warning("telegram: polling paused %.0fs: %s", pause, exc)
+                await asyncio.sleep(pause)
+                pause = min(60.0, pause * 2)
+                continue
+            pause = 1.0
+            if updates:
+                offset = updates[-1].update_id + 1
 
     # -- lifecycle --------------------------------------------------------------
 
     async def start(self) -> None:
+        """Connect to the Bot API; raises if it cannot (the process retries, other channels go on)."""
         app = self.application
         await app.initialize()
         await self._set_commands(self.engine.catalogs)
@@ -211,20 +239,17 @@ class TelegramChannel:
             )
         else:
             await app.bot.delete_webhook()
-            assert app.updater is not None
-            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=self.poll_timeout)
-        await app.start()
+            self._spawn(self._poll())
+        self.ready = True
         log.info("telegram: running by %s", "webhook" if self.webhook else "polling")
 
     async def stop(self) -> None:
-        for task in list(self._typing_tasks):
+        self.ready = False
+        for task in list(self._tasks):
             task.cancel()
-        app = self.application
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        await app.shutdown()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(TelegramError):
+            await self.application.shutdown()  # a no-op when start() never got through
 
     async def _set_commands(self, catalogs: Catalogs) -> None:
         for lang in LANGUAGES:
@@ -236,6 +261,8 @@ class TelegramChannel:
     # -- outbound (the Transport protocol) ----------------------------------------
 
     async def send(self, message: Outbound) -> Delivery:
+        if not self.ready:
+            return Delivery("retry", error="telegram is not connected yet", outage=True)
         bot = self.application.bot
         markup = None
         if message.choices:
@@ -266,17 +293,15 @@ class TelegramChannel:
             return Delivery("retry", error="429 Too Many Requests", retry_after=seconds)
         except BadRequest as exc:
             return Delivery("failed", error=f"BadRequest: {exc.message}")
-        except NetworkError as exc:  # includes TimedOut
-            return Delivery("retry", error=f"{type(exc).__name__}: {exc.message}")
+        except NetworkError as exc:  # includes TimedOut and Telegram's 5xx answers
+            return Delivery("retry", error=f"{type(exc).__name__}: {exc.message}", outage=True)
         except TelegramError as exc:
             return Delivery("failed", error=f"{type(exc).__name__}: {exc.message}")
         self._awaiting.pop(message.address, None)
         log.debug("sent to %s", log_id(CHANNEL, message.address))
         return Delivery.sent(str(sent.message_id))
 
-    def runtime(self):  # -> ChannelRuntime (imported lazily to avoid a cycle)
-        from bot.server import ChannelRuntime
-
+    def runtime(self) -> ChannelRuntime:
         return ChannelRuntime(
             name=CHANNEL,
             transport=self,

@@ -8,9 +8,9 @@ template for them is configured) or a numbered list, and approved templates once
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
+import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,10 +24,12 @@ from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator
 from twilio.rest import Client
 
 from bot.app import App
+from bot.channels.runtime import ChannelRuntime
 from bot.channels.whatsapp_templates import Templates
 from bot.config import ConfigError, Settings
 from bot.engine.messages import Inbound, Outbound, utcnow
 from bot.i18n import N_
+from bot.inbox import Inbox
 from bot.media import PREFIX as MEDIA_PREFIX
 from bot.media import is_media
 from bot.outbox import Delivery, RateLimiter, record_status
@@ -115,10 +117,10 @@ class WhatsAppChannel:
     settings: Settings
     app: App
     templates: Templates
+    inbox: Inbox
     channel = CHANNEL
     _client: Client | None = None
     _http: AsyncTwilioHttpClient | None = None
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
     def create(cls, settings: Settings, app: App) -> WhatsAppChannel:
@@ -135,7 +137,7 @@ class WhatsAppChannel:
             missing.append("TWILIO_WHATSAPP_FROM (or TWILIO_MESSAGING_SERVICE_SID)")
         if missing:
             raise ConfigError("WhatsApp needs " + ", ".join(missing))
-        return cls(settings, app, Templates.load(settings.whatsapp_templates_file))
+        return cls(settings, app, Templates.load(settings.whatsapp_templates_file), app.inbox)
 
     # -- inbound ------------------------------------------------------------------
 
@@ -167,8 +169,12 @@ class WhatsAppChannel:
         inbound = inbound_from(form)
         if inbound is None:
             return PlainTextResponse("bad request", status_code=400)
-        # Answer Twilio at once; the engine (which dedups on MessageSid) works after.
-        self._spawn(self.app.engine.handle(inbound))
+        try:
+            await self.inbox.accept(inbound)  # deduplicated on MessageSid
+        except sqlite3.Error as exc:
+            # Not stored, so not acknowledged: Twilio tries again.
+            log.error("whatsapp: could not store a message, answering 503: %s", exc)
+            return PlainTextResponse("unavailable", status_code=503)
         return Response(TWIML_EMPTY, media_type="text/xml")
 
     async def status_route(self, request: Request) -> Response:
@@ -180,15 +186,14 @@ class WhatsAppChannel:
         if not sid or not status:
             return PlainTextResponse("bad request", status_code=400)
         code = str(form.get("ErrorCode") or "") or None
-        await record_status(self.app.db, CHANNEL, sid, status, code)
+        try:
+            await record_status(self.app.db, CHANNEL, sid, status, code)
+        except sqlite3.Error as exc:
+            log.error("whatsapp: could not store a receipt, answering 503: %s", exc)
+            return PlainTextResponse("unavailable", status_code=503)
         if code:
             self.app.engine.notify_outbox(CHANNEL)  # a re-queued message is due again
         return Response(status_code=204)
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -201,8 +206,6 @@ class WhatsAppChannel:
         log.info("whatsapp: webhooks at %s%s", self.settings.public_base_url, INBOUND_PATH)
 
     async def stop(self) -> None:
-        if self._tasks:  # let messages already acknowledged to Twilio finish
-            await asyncio.wait(list(self._tasks), timeout=10)
         if self._http is not None:
             await self._http.close()
 
@@ -291,16 +294,12 @@ class WhatsAppChannel:
             )
         except TwilioRestException as exc:
             return delivery_for_error(exc.status, exc.code, exc.msg)
-        except (TimeoutError, OSError) as exc:  # aiohttp's errors are OSErrors
-            return Delivery("retry", error=f"{type(exc).__name__}: {exc}")
-        except Exception as exc:  # aiohttp.ClientError and friends
-            return Delivery("retry", error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # timeouts, aiohttp.ClientError and OSErrors: Twilio is out of reach
+            return Delivery("retry", error=f"{type(exc).__name__}: {exc}", outage=True)
         log.debug("sent to %s", log_id(CHANNEL, message.address))
         return Delivery.sent(created.sid)
 
-    def runtime(self):  # -> ChannelRuntime (imported lazily to avoid a cycle)
-        from bot.server import ChannelRuntime
-
+    def runtime(self) -> ChannelRuntime:
         return ChannelRuntime(
             name=CHANNEL,
             transport=self,
@@ -330,5 +329,5 @@ def delivery_for_error(status: int, code: int | None, text: str) -> Delivery:
     if code in RATE_LIMITED or status == 429:
         return Delivery("retry", error=described, retry_after=2.0)
     if status >= 500:
-        return Delivery("retry", error=described)
+        return Delivery("retry", error=described, outage=True)
     return Delivery("failed", error=described)

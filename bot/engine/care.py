@@ -181,6 +181,7 @@ async def escalate(turn: Turn, severity: Severity, reason: str, excerpt: str | N
                 user_id=officer.id if officer else None,
                 # WhatsApp needs an approved template outside the 24-hour window.
                 key="safeguarding_alert",
+                urgent=True,
                 args={"id": escalation_id, "severity": severity.value, "learner": turn.user.pseudonym},
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -96,20 +97,31 @@ class Engine:
         """Something was queued (or re-queued) for `channel`: wake its sender."""
         self._on_outbox(channel)
 
-    async def handle(self, inbound: Inbound) -> list[Outbound] | None:
-        """Process one message. Returns the replies queued, or None for a duplicate."""
+    async def handle(self, inbound: Inbound, inbox_id: int | None = None) -> list[Outbound] | None:
+        """Process one message. Returns the replies queued, or None for a duplicate.
+
+        With `inbox_id`, the inbox row goes in the same transaction as the turn. A database
+        that cannot write (disk full, locked, read-only) raises instead: the row stays in the
+        inbox and is handled again once the database recovers.
+        """
         async with self._locks.hold(f"{inbound.channel}:{inbound.address}"):
             try:
-                replies = await self._handle_in_transaction(inbound)
-            except Exception:
+                replies = await self._handle_in_transaction(inbound, inbox_id)
+            except sqlite3.OperationalError:
+                if inbox_id is not None:
+                    raise
                 log.exception("handling a message from %s failed", log_id(inbound.channel, inbound.address))
-                replies = await self._apologise(inbound)
+                replies = await self._apologise(inbound, inbox_id)
+            except Exception:
+                # A bug, not an outage: replaying the message would fail the same way for ever.
+                log.exception("handling a message from %s failed", log_id(inbound.channel, inbound.address))
+                replies = await self._apologise(inbound, inbox_id)
         # An officer's alert may go out on another channel than the learner's.
         for channel in {r.channel for r in replies or ()}:
             self._on_outbox(channel)
         return replies
 
-    async def _handle_in_transaction(self, inbound: Inbound) -> list[Outbound] | None:
+    async def _handle_in_transaction(self, inbound: Inbound, inbox_id: int | None) -> list[Outbound] | None:
         now = inbound.received_at
         async with self.db.exclusive() as conn:
             # Two thread hops carry the fixed part of every message: open (BEGIN, dedup,
@@ -123,6 +135,7 @@ class Engine:
                 inbound.name,
                 negotiate(inbound.language_code),
                 now,
+                inbox_id,
             )
             if opened is None:
                 return None
@@ -158,15 +171,18 @@ class Engine:
                     turn.events if keep_events else [],
                     turn.out,
                     now,
+                    inbox_id,
                 )
             except BaseException:
                 await repo.in_thread(conn, repo.rollback)
                 raise
             return turn.out
 
-    async def _apologise(self, inbound: Inbound) -> list[Outbound]:
+    async def _apologise(self, inbound: Inbound, inbox_id: int | None) -> list[Outbound]:
         """Something broke: roll back, and still tell the user in their language."""
         async with self.db.transaction() as conn:
+            if inbox_id is not None:
+                await conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
             user = await repo.find_user(conn, inbound.channel, inbound.address)
             lang = user.lang if user else negotiate(inbound.language_code)
             text = self.catalogs.gettext(lang, APOLOGY)

@@ -34,6 +34,18 @@ class Inbound:
     media_count: int = 0
     received_at: datetime = field(default_factory=utcnow)
 
+    def to_json(self) -> str:
+        """What the durable inbox keeps until the message is handled."""
+        data = {k: v for k, v in self.__dict__.items() if k not in ("channel", "address")}
+        data["received_at"] = self.received_at.isoformat()
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, channel: str, address: str, payload: str) -> Inbound:
+        data = json.loads(payload)
+        data["received_at"] = datetime.fromisoformat(data["received_at"])
+        return cls(channel=channel, address=address, **data)
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -60,6 +72,8 @@ class Outbound:
     # A file to send with the text, e.g. ("mydata.json", "{...}"); channels that
     # cannot send files send its text.
     attachment: tuple[str, str] | None = None
+    # A safeguarding alert to a person: it is retried until it is delivered, never given up.
+    urgent: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -71,6 +85,7 @@ class Outbound:
                 "key": self.key,
                 "args": self.args,
                 "attachment": list(self.attachment) if self.attachment else None,
+                **({"urgent": True} if self.urgent else {}),
             },
             ensure_ascii=False,
         )
@@ -92,4 +107,5 @@ class Outbound:
             args=data.get("args") or {},
             user_id=user_id,
             attachment=tuple(data["attachment"]) if data.get("attachment") else None,  # type: ignore[arg-type]
+            urgent=bool(data.get("urgent")),
         )

@@ -91,16 +91,17 @@ def _user(row: Any) -> User:
     )
 
 
-def mark_inbound_seen(conn: Raw, channel: str, external_id: str, at: datetime) -> bool:
-    """True the first time (channel, external id) is seen; False for a retry.
+def external_key(external_id: str) -> str:
+    """Only a hash of a channel's message id is kept: whatever a channel uses as an id,
+    it never becomes a second copy of something personal."""
+    return hashlib.blake2b(external_id.encode(), digest_size=12).hexdigest()
 
-    Only a hash of the id is kept: whatever a channel uses as an id, it never
-    becomes a second copy of something personal.
-    """
-    digest = hashlib.blake2b(external_id.encode(), digest_size=12).hexdigest()
+
+def mark_inbound_seen(conn: Raw, channel: str, external_id: str, at: datetime) -> bool:
+    """True the first time (channel, external id) is seen; False for a retry."""
     cur = conn.execute(
         "INSERT OR IGNORE INTO inbound_seen (channel, external_id, seen_at) VALUES (?, ?, ?)",
-        (channel, digest, iso(at)),
+        (channel, external_key(external_id), iso(at)),
     )
     return cur.rowcount == 1
 
@@ -332,6 +333,7 @@ class OutboxRow:
     id: int
     message: Outbound
     attempts: int
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -364,6 +366,7 @@ def claim_due(
             mark_sent(conn, sent)
         rows = conn.execute(
             "SELECT o.id, o.user_id, o.address, o.priority, o.payload, o.attempts, o.not_before, "
+            "o.created_at, "
             "COALESCE(u.stopped, 0) AS stopped FROM outbox o LEFT JOIN users u ON u.id = o.user_id "
             "WHERE o.channel = ? AND o.status = 'queued' ORDER BY o.priority, o.id LIMIT ?",
             (channel, max(addresses * per_address * 2, 64)),
@@ -392,7 +395,7 @@ def claim_due(
                     continue
                 batch = batches[address] = []
             message = Outbound.from_row(channel, address, r["payload"], r["priority"], r["user_id"])
-            batch.append(OutboxRow(r["id"], message, r["attempts"]))
+            batch.append(OutboxRow(r["id"], message, r["attempts"], datetime.fromisoformat(r["created_at"])))
             if len(batch) >= per_address:
                 closed.add(address)
         conn.executemany(
@@ -486,6 +489,17 @@ async def requeue_held(conn: Conn, channel: str | None, at: datetime) -> int:
         "UPDATE outbox SET status = 'queued', not_before = NULL, updated_at = ? "
         "WHERE status = 'held' AND (? IS NULL OR channel = ?)",
         (iso(at), channel, channel),
+    )
+    return cur.rowcount
+
+
+async def requeue_failed(conn: Conn, channel: str | None, since: datetime | None, at: datetime) -> int:
+    """Failed messages back in the queue, e.g. after an outage longer than OUTBOX_RETRY_HOURS."""
+    cur = await conn.execute(
+        "UPDATE outbox SET status = 'queued', not_before = NULL, attempts = 0, updated_at = ? "
+        "WHERE status IN ('failed', 'undelivered') AND (? IS NULL OR channel = ?) "
+        "AND (? IS NULL OR created_at >= ?)",
+        (iso(at), channel, channel, since and iso(since), since and iso(since)),
     )
     return cur.rowcount
 
@@ -628,13 +642,23 @@ async def pseudonymise_inactive(conn: Conn, before: datetime) -> int:
 
 
 def open_turn(
-    conn: Raw, channel: str, address: str, external_id: str | None, name: str | None, hint: str, at: datetime
+    conn: Raw,
+    channel: str,
+    address: str,
+    external_id: str | None,
+    name: str | None,
+    hint: str,
+    at: datetime,
+    inbox_id: int | None = None,
 ) -> tuple[User, bool, DialogState] | None:
-    """BEGIN, drop a retry, find the sender, read their state. None (rolled back) for a retry."""
+    """BEGIN, drop a retry, find the sender, read their state. None for a retry (whose
+    inbox row, if any, is dropped)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         if external_id is not None and not mark_inbound_seen(conn, channel, external_id, at):
-            conn.execute("ROLLBACK")
+            if inbox_id is not None:
+                conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
+            conn.execute("COMMIT")
             return None
         user, created = touch_user(conn, channel, address, name, hint, at)
         state = get_state(conn, user.id)
@@ -656,13 +680,17 @@ def close_turn(
     events: list[Event],
     messages: list[Outbound],
     at: datetime,
+    inbox_id: int | None = None,
 ) -> None:
-    """Write the state, the events and the replies, and COMMIT: all of it or nothing."""
+    """Write the state, the events and the replies, drop the handled inbox row, and
+    COMMIT: all of it or nothing."""
     try:
         if state is not None:
             save_state(conn, user.id, state, at)
         add_events(conn, user, events, at)
         enqueue(conn, messages, at)
+        if inbox_id is not None:
+            conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -672,3 +700,69 @@ def close_turn(
 def rollback(conn: Raw) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
+
+
+# -- retention: bounded outbox and inbound_seen -------------------------------
+
+# Outbox statuses that nothing will change any more; queued, sending and held rows are never pruned.
+FINISHED = ("sent", "delivered", "read", "failed")
+
+
+def prune_outbox(conn: Raw, after: int, before: datetime, limit: int) -> tuple[int, int | None]:
+    """One short write transaction: of the `limit` outbox rows after id `after`, delete those
+    finished and untouched since `before`. Returns (deleted, the id to go on after, or None
+    once this stretch held nothing older than `before`: ids grow with time, so neither will
+    what follows).
+
+    Walking the table by id keeps every batch to `limit` rows, whatever the table's size.
+    Each delete rolls its status up into its invitation (trigger outbox_delivery_rollup).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = conn.execute(
+            "SELECT id, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        ).fetchall()
+        cutoff = iso(before)
+        if not rows or min(r[1] for r in rows) >= cutoff:
+            conn.execute("COMMIT")
+            return 0, None
+        cur = conn.execute(
+            f"DELETE FROM outbox WHERE id > ? AND id <= ? AND status IN ({','.join('?' * len(FINISHED))}) "
+            "AND updated_at < ?",
+            (after, rows[-1][0], *FINISHED, cutoff),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return cur.rowcount, rows[-1][0]
+
+
+def prune_inbound_seen(
+    conn: Raw, after: tuple[str, str], before: datetime, limit: int
+) -> tuple[int, tuple[str, str] | None]:
+    """One short write transaction: of the next `limit` keys after `after` (in key order, as
+    the ids are hashes), delete those seen before `before`. Returns (deleted, the key to go on
+    after, or None at the end of the table). A channel retries within hours, not weeks.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        keys = conn.execute(
+            "SELECT channel, external_id FROM inbound_seen WHERE (channel, external_id) > (?, ?) "
+            "ORDER BY channel, external_id LIMIT ?",
+            (*after, limit),
+        ).fetchall()
+        if not keys:
+            conn.execute("COMMIT")
+            return 0, None
+        last = (keys[-1][0], keys[-1][1])
+        cur = conn.execute(
+            "DELETE FROM inbound_seen WHERE (channel, external_id) > (?, ?) "
+            "AND (channel, external_id) <= (?, ?) AND seen_at < ?",
+            (*after, *last, iso(before)),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return cur.rowcount, (last if len(keys) == limit else None)
