@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 import uvicorn
 from starlette.applications import Starlette
@@ -73,7 +74,13 @@ def build_web(
 
 def make_senders(app: App, channels: list[ChannelRuntime]) -> dict[str, OutboxSender]:
     senders = {
-        c.name: OutboxSender(app.db, c.transport, max_in_flight=c.max_in_flight, rate=c.rate)
+        c.name: OutboxSender(
+            app.db,
+            c.transport,
+            max_in_flight=c.max_in_flight,
+            rate=c.rate,
+            retry_for=timedelta(hours=app.settings.outbox_retry_hours),
+        )
         for c in channels
     }
 

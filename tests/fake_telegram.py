@@ -58,6 +58,7 @@ class FakeBotAPI:
     # An outage: every method answers 502 Bad Gateway, as Telegram's front does when it is down.
     down: bool = False
     _window: list[float] = field(default_factory=list)
+    _unconfirmed: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
 
@@ -178,14 +179,18 @@ class FakeBotAPI:
         if method == "getMe":
             return BOT_USER
         if method == "getUpdates":
+            # Like Telegram: an update is given again until a later call's offset confirms it.
             timeout = float(params.get("timeout", 0) or 0)
             offset = int(params.get("offset", 0) or 0)
-            batch = []
-            with contextlib.suppress(asyncio.TimeoutError):
-                batch.append(await asyncio.wait_for(self.updates.get(), timeout=max(timeout, 0.05)))
+            self._unconfirmed = [u for u in self._unconfirmed if u["update_id"] >= offset]
+            if not self._unconfirmed and self.updates.empty():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    self._unconfirmed.append(
+                        await asyncio.wait_for(self.updates.get(), timeout=max(timeout, 0.05))
+                    )
             while not self.updates.empty():
-                batch.append(self.updates.get_nowait())
-            return [u for u in batch if u["update_id"] >= offset]
+                self._unconfirmed.append(self.updates.get_nowait())
+            return [u for u in self._unconfirmed if u["update_id"] >= offset]
         if method in ("sendMessage", "sendPhoto"):
             return {
                 "message_id": next(self._ids),

@@ -1,0 +1,105 @@
+"""When the database cannot take writes, nothing is acknowledged, and nothing is lost.
+
+The writer connection is switched to `PRAGMA query_only`, so every write fails inside SQLite
+the way a full or read-only disk makes it fail. (tests/test_disk_full.py does it with a real
+full filesystem, through the real process.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import httpx
+
+from bot.app import App
+from bot.channels.telegram import TelegramChannel
+from bot.config import Settings
+from bot.health import Health
+from bot.server import build_web, make_senders
+from tests.fake_telegram import FakeBotAPI, running, wait_for
+
+
+async def writable(app: App, yes: bool) -> None:
+    await app.db.conn.execute(f"PRAGMA query_only={0 if yes else 1}")
+
+
+@contextlib.asynccontextmanager
+async def telegram(settings: Settings, webhook: bool) -> AsyncIterator[tuple]:
+    async with running(FakeBotAPI()) as fake:
+        settings = replace(
+            settings,
+            telegram_bot_token=fake.token,
+            telegram_api_url=fake.url,
+            public_base_url="https://bot.example.org" if webhook else None,
+            telegram_webhook_secret="s3cret" if webhook else None,
+        )
+        app = await App.create(settings)
+        channel = TelegramChannel.create(settings, app)
+        channel.poll_timeout = 0
+        runtime = channel.runtime()
+        senders = make_senders(app, [runtime])
+        tasks = [asyncio.create_task(s.run()) for s in senders.values()]
+        tasks.append(asyncio.create_task(app.inbox.run()))
+        await channel.start()
+        web = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=build_web(app, [runtime], Health(app.db, senders=senders))),
+            base_url="http://bot",
+        )
+        try:
+            yield app, fake, web
+        finally:
+            await web.aclose()
+            await channel.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await app.close()
+
+
+async def test_polling_confirms_only_committed_updates(settings: Settings) -> None:
+    async with telegram(settings, webhook=False) as (app, fake, _):
+        await polling_waits_for_the_database(app, fake)
+
+
+async def polling_waits_for_the_database(app: App, fake: FakeBotAPI) -> None:
+    await writable(app, False)
+    chats = [301, 302, 303]
+    for chat in chats:
+        fake.push_text(chat, "hello")
+    polls = lambda: [c for c in fake.calls if c.method == "getUpdates"]  # noqa: E731
+    start = len(polls())
+    await wait_for(lambda: len(polls()) >= start + 2, within=20)  # tried, failed, tried again
+    assert not fake.sent()
+    await writable(app, True)
+    await wait_for(lambda: all(fake.sent(chat) for chat in chats), within=30)
+    await asyncio.sleep(0.3)
+    assert [len(fake.sent(chat)) for chat in chats] == [1, 1, 1]  # each answered once
+
+
+async def test_a_webhook_answers_503_until_the_database_takes_writes(settings: Settings) -> None:
+    async with telegram(settings, webhook=True) as (app, fake, web):
+        await webhook_waits_for_the_database(app, fake, web)
+
+
+async def webhook_waits_for_the_database(app: App, fake: FakeBotAPI, web: httpx.AsyncClient) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+    updates = []
+    for chat in (401, 402):
+        fake.push_text(chat, "hello")
+        updates.append(fake.updates.get_nowait())
+    assert (await web.get("/healthz")).status_code == 200
+    await writable(app, False)
+    for update in updates:
+        assert (await web.post("/telegram/webhook", json=update, headers=headers)).status_code == 503
+    health = await web.get("/healthz")
+    assert health.status_code == 503 and health.json()["database"].startswith("not writable")
+    await writable(app, True)
+    assert (await web.get("/healthz")).status_code == 200
+    for update in updates:  # Telegram delivers again what was not acknowledged
+        assert (await web.post("/telegram/webhook", json=update, headers=headers)).status_code == 200
+    await wait_for(lambda: fake.sent(401) and fake.sent(402))
+    report = (await web.get("/healthz")).json()
+    assert report["telegram"]["connection"] == "up" and report["inbox"]["waiting"] == 0
