@@ -65,6 +65,20 @@ def _hours(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple
     return hours
 
 
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    days = _int(env, name, default)
+    if days < 1:
+        raise ConfigError(f"{name} must be 1 or more days, got {days}")
+    return days
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be 1 or more, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -95,6 +109,11 @@ class Settings:
     dashboard_secret: str | None = None  # signs dashboard sessions; set it so logins survive restarts
     # Hours before a session when reminders go to those who said yes or maybe.
     session_reminders: tuple[int, ...] = (24, 2)
+    # Hours a message is retried through network errors, 5xx and 429s before it is marked
+    # failed; safeguarding alerts are retried for ever.
+    outbox_retry_hours: int = 24
+    # Days a finished outbox message (sent, delivered, read, failed) and a seen inbound id are kept.
+    outbox_keep_days: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -148,6 +167,8 @@ class Settings:
             dashboard_secret=opt("DASHBOARD_SECRET"),
             districts_file=Path(env.get("DISTRICTS_FILE") or PROJECT_ROOT / "config" / "districts.yaml"),
             session_reminders=_hours(env, "SESSION_REMINDERS", (24, 2)),
+            outbox_retry_hours=_positive(env, "OUTBOX_RETRY_HOURS", 24),
+            outbox_keep_days=_days(env, "OUTBOX_KEEP_DAYS", 30),
             extra=dict(env),
         )
         settings.database_path  # noqa: B018 - validate the URL early, with a clear message
