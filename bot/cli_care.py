@@ -140,9 +140,12 @@ async def _escalations(db: Database, args: argparse.Namespace) -> int:
             if not rows:
                 print("no open escalations" if not args.all else "no escalations")
             for r in rows:
+                alert = "alert delivered" if r["delivered"] else "ALERT NOT DELIVERED YET"
+                if not r["delivered"] and not r["undelivered"]:
+                    alert = "no alert on record"
                 print(
                     f"#{r['id']:<5} {r['status']:6} {r['severity']:9} {r['reason']:9} {r['created_at'][:16]} "
-                    f"learner {r['actor']}"
+                    f"learner {r['actor']}  {alert}"
                 )
             return 0
         if args.escalations_command == "show":

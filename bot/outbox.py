@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
@@ -91,6 +91,7 @@ class OutboxSender:
         retry_for: timedelta = timedelta(hours=24),
         rate: RateLimiter | None = None,
         clock: Callable[[], datetime] = utcnow,
+        on_enqueue: Callable[[str], None] = lambda channel: None,
         max_backoff: float = 900.0,
         probe_every: float = 60.0,
     ):
@@ -103,6 +104,7 @@ class OutboxSender:
         self.probe_every = probe_every  # seconds between probes of a channel that is down, at most
         self.rate = rate
         self.clock = clock
+        self.on_enqueue = on_enqueue  # wakes the sender of a channel an alert falls back to
         # While the channel is down, its whole queue waits and one message at a time probes it.
         self._down_since: datetime | None = None
         self._down_error = ""
@@ -244,6 +246,8 @@ class OutboxSender:
             return
         if result.status == "retry" and not row.message.urgent and now - row.created_at > self.retry_for:
             result = Delivery("failed", error=f"gave up after {self.retry_for}: {result.error}")
+        if row.message.urgent and result.status in ("held", "opted_out", "unreachable", "failed"):
+            await self._fall_back(row, result, now)
         async with self.db.transaction() as conn:
             if result.status == "held":
                 await repo.mark_held(conn, row.id, result.error or "held", now)
@@ -272,6 +276,31 @@ class OutboxSender:
             else:
                 log.warning("a message to %s failed: %s", who, result.error)
                 await repo.mark_failed(conn, row.id, result.error or "failed", now)
+
+    async def _fall_back(self, row: repo.OutboxRow, result: Delivery, now: datetime) -> None:
+        """An alert this channel cannot deliver goes to the officer's next channel."""
+        fallback = list(row.message.args.get("fallback") or [])
+        if not fallback:
+            log.error(
+                "an urgent alert to %s cannot be delivered: %s",
+                log_id(self.channel, row.message.address),
+                result.error,
+            )
+            return
+        (channel, address), rest = fallback[0], fallback[1:]
+        async with self.db.transaction() as conn:
+            officer = await repo.find_user(conn, channel, address)
+            args = {k: v for k, v in row.message.args.items() if k != "fallback"}
+            message = replace(
+                row.message,
+                channel=channel,
+                address=address,
+                user_id=officer.id if officer else None,
+                args=args | ({"fallback": rest} if rest else {}),
+            )
+            await repo.in_thread(conn, repo.enqueue, [message], now)
+        log.warning("an urgent alert goes to the officer's %s instead: %s", channel, result.error)
+        self.on_enqueue(channel)
 
     def _went_down(self, now: datetime, error: str) -> datetime:
         """The channel is out of reach: pause the queue and probe it with growing gaps."""

@@ -38,7 +38,7 @@ class Safeguarding:
     benign: tuple[str, ...] = ()
     helplines: tuple[Helpline, ...] = ()
     last_checked: str = ""
-    officers: tuple[tuple[str, str], ...] = field(default=())
+    officers: tuple[tuple[tuple[str, str], ...], ...] = field(default=())  # each officer's contacts
 
     @classmethod
     def load(cls, path: Path, officers: str | None = None) -> Safeguarding:
@@ -106,15 +106,21 @@ class Safeguarding:
         )
 
 
-def parse_officers(value: str | None) -> tuple[tuple[str, str], ...]:
-    """`telegram:123,whatsapp:whatsapp:+250788000000` → ((channel, address), ...)."""
+def parse_officers(value: str | None) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """`telegram:123|whatsapp:whatsapp:+250788000000, telegram:456` → one tuple of contacts
+    (channel, address) per officer. Commas separate officers; `|` separates one officer's
+    channels, tried in order when an alert cannot be delivered on the one before."""
     officers = []
     for item in (value or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        channel, sep, address = item.partition(":")
-        if not sep or not address:
-            raise ValueError(f"SAFEGUARDING_OFFICERS: {item!r} is not CHANNEL:ADDRESS")
-        officers.append((channel, address))
+        contacts = []
+        for contact in item.split("|"):
+            contact = contact.strip()
+            if not contact:
+                continue
+            channel, sep, address = contact.partition(":")
+            if not sep or not address:
+                raise ValueError(f"SAFEGUARDING_OFFICERS: {contact!r} is not CHANNEL:ADDRESS")
+            contacts.append((channel, address))
+        if contacts:
+            officers.append(tuple(contacts))
     return tuple(officers)

@@ -80,6 +80,7 @@ def make_senders(app: App, channels: list[ChannelRuntime]) -> dict[str, OutboxSe
             max_in_flight=c.max_in_flight,
             rate=c.rate,
             retry_for=timedelta(hours=app.settings.outbox_retry_hours),
+            on_enqueue=lambda channel: wake(channel),
         )
         for c in channels
     }

@@ -21,6 +21,7 @@ from bot.channels.whatsapp import WhatsAppChannel
 from bot.config import Settings
 from bot.engine.messages import Inbound, utcnow
 from bot.outbox import OutboxSender
+from bot.safeguarding import parse_officers
 from tests import fake_twilio
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, FakeTwilio
@@ -152,3 +153,23 @@ async def test_an_urgent_alert_outlives_the_retry_window_and_a_reply_does_not(bo
     tg.down = False
     await advance(clock, senders, 120, until=lambda: bool(tg.sent(OFFICER)))
     await wait_for(lambda: tg.sent(OFFICER))
+
+
+async def test_an_alert_the_first_channel_cannot_deliver_goes_to_the_officers_next_channel(both) -> None:
+    app, tg, tw, clock, senders = both
+    # Every officer is alerted at once; each officer's contacts are tried in turn. This one's
+    # WhatsApp is outside the 24-hour window with no approved template (held), so the alert
+    # goes to their Telegram; that chat has blocked the bot, so to their second Telegram account.
+    officers = parse_officers(f"whatsapp:whatsapp:+250788111111|telegram:{OFFICER}|telegram:901")
+    app.engine.safeguarding = replace(app.engine.safeguarding, officers=officers)
+    tg.forbidden_chats.add(OFFICER)
+    await app.inbox.accept(Inbound("telegram", "802", text="I want to kill myself", external_id="c"))
+    await app.inbox.run_once()
+    await advance(clock, senders, 60, until=lambda: bool(tg.sent(901)))
+    assert [c.params["chat_id"] for c in tg.sent(refused=True)] == [str(OFFICER)]  # tried, blocked
+    assert "Safeguarding alert" in tg.sent(901)[0].params["text"]
+    async with app.db.conn.execute(
+        "SELECT channel, status FROM outbox WHERE payload LIKE '%safeguarding_alert%' ORDER BY id"
+    ) as cur:
+        trail = [tuple(r) for r in await cur.fetchall()]
+    assert trail == [("whatsapp", "held"), ("telegram", "failed"), ("telegram", "sent")], trail

@@ -159,7 +159,7 @@ async def answer_care(turn: Turn, choice: Choice) -> bool:
 async def escalate(turn: Turn, severity: Severity, reason: str, excerpt: str | None) -> None:
     escalation_id = await repo.add_escalation(turn.conn, turn.user, severity.value, reason, excerpt, turn.now)
     turn.event("escalation", severity=severity.value, reason=reason)
-    for channel, address in turn.safeguarding.officers:
+    for (channel, address), *fallback in turn.safeguarding.officers:
         officer = await repo.find_user(turn.conn, channel, address)
         lang = officer.lang if officer else "en"
         text = turn.catalogs.gettext(
@@ -182,7 +182,9 @@ async def escalate(turn: Turn, severity: Severity, reason: str, excerpt: str | N
                 # WhatsApp needs an approved template outside the 24-hour window.
                 key="safeguarding_alert",
                 urgent=True,
-                args={"id": escalation_id, "severity": severity.value, "learner": turn.user.pseudonym},
+                args={"id": escalation_id, "severity": severity.value, "learner": turn.user.pseudonym}
+                # The officer's other channels, tried in turn if this one cannot deliver.
+                | ({"fallback": [list(c) for c in fallback]} if fallback else {}),
             )
         )
 

@@ -554,12 +554,20 @@ async def add_escalation(
 
 
 async def list_escalations(conn: Conn, status: str | None = "open") -> list[dict[str, Any]]:
-    sql = "SELECT id, actor, severity, reason, status, created_at, closed_at FROM escalations"
+    """Escalations, each with how many of its officer alerts reached an officer (`delivered`)
+    and how many are still on their way or stuck (`undelivered`)."""
+    sql = (
+        "SELECT e.id, e.actor, e.severity, e.reason, e.status, e.created_at, e.closed_at, "
+        "COUNT(o.id) FILTER (WHERE o.status IN ('sent', 'delivered', 'read')) AS delivered, "
+        "COUNT(o.id) FILTER (WHERE o.status IN ('queued', 'sending', 'held')) AS undelivered "
+        "FROM escalations e LEFT JOIN outbox o ON json_extract(o.payload, '$.key') = 'safeguarding_alert' "
+        "AND json_extract(o.payload, '$.args.id') = e.id"
+    )
     params: tuple[Any, ...] = ()
     if status:
-        sql += " WHERE status = ?"
+        sql += " WHERE e.status = ?"
         params = (status,)
-    rows = await conn.execute_fetchall(sql + " ORDER BY id", params)
+    rows = await conn.execute_fetchall(sql + " GROUP BY e.id ORDER BY e.id", params)
     return [dict(r) for r in rows]
 
 
