@@ -83,8 +83,8 @@ async def main() -> None:
     parser.add_argument(
         "--synchronous",
         choices=["NORMAL", "FULL"],
-        default="NORMAL",
-        help="SQLite synchronous mode for both runs (FULL fsyncs every commit)",
+        default="FULL",
+        help="SQLite synchronous mode for both runs (FULL, the bot's setting, fsyncs every commit)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
