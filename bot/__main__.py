@@ -13,6 +13,8 @@ from bot import cli_care, cli_clubs, cli_outbox, cli_stats
 from bot.config import ConfigError, Settings
 from bot.content.loader import InvalidContent, content_stats, load_content
 from bot.i18n import Catalogs, InvalidDialogFile
+from bot.logsafe import mask_secrets
+from bot.storage import preflight
 from bot.storage.db import Database
 
 
@@ -112,6 +114,37 @@ async def _run(settings: Settings) -> int:
     return 0
 
 
+# Commands that open the database, and which of them may start from no database at all: those
+# that set a bot up (a new club, a first staff login, demo data). The rest read or change what
+# is there, so a missing file means a wrong DATABASE_URL or folder, not an empty bot.
+DB_COMMANDS = frozenset(
+    [
+        "run",
+        "console",
+        "db",
+        "escalations",
+        "privacy",
+        "users",
+        "clubs",
+        "sessions",
+        "broadcast",
+        "stats",
+        "export",
+        "demo-data",
+        "outbox",
+    ]
+)
+
+
+def _may_create_database(args: argparse.Namespace) -> bool:
+    return (
+        args.command in ("run", "console", "demo-data")
+        or (args.command == "db" and args.db_command == "migrate")
+        or (args.command == "clubs" and args.clubs_command == "create")
+        or (args.command == "users" and args.users_command == "add-staff")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -124,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = Settings.from_env()
+        mask_secrets(settings)
+        if args.command in DB_COMMANDS:
+            preflight.check(settings.database_path, may_create=_may_create_database(args))
         if args.command == "content":
             if args.content_command == "check":
                 return _content_check(settings)
@@ -159,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(exc.errors) > 20:
             print(f"  ... and {len(exc.errors) - 20} more", file=sys.stderr)
         print("Fix them, then check with `python -m bot content check`.", file=sys.stderr)
+        return 1
+    except preflight.DatabaseUnavailable as exc:
+        print(exc, file=sys.stderr)
         return 1
     except InvalidDialogFile as exc:
         print(f"i18n update stopped, catalogs unchanged: {exc}", file=sys.stderr)

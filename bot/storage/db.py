@@ -15,6 +15,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.storage import preflight
+
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     # FULL: every COMMIT is on disk before it returns, so a webhook that answered 200 after
@@ -51,12 +53,20 @@ class Database:
     async def open(cls, path: Path, migrate: bool = True) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        for pragma in PRAGMAS:
-            await conn.execute(pragma)
-        db = cls(conn, path)
-        if migrate:
-            await db.migrate()
+        try:
+            conn.row_factory = aiosqlite.Row
+            for pragma in PRAGMAS:
+                await conn.execute(pragma)
+            db = cls(conn, path)
+            if migrate:
+                await db.migrate()
+        except BaseException as exc:
+            # aiosqlite's worker is a non-daemon thread that only a close stops: left open, the
+            # interpreter waits for it at exit and a failed command hangs instead of exiting.
+            await conn.close()
+            if isinstance(exc, sqlite3.Error) and (unavailable := preflight.explain(path, exc)):
+                raise unavailable from exc
+            raise
         return db
 
     async def close(self) -> None:
