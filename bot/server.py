@@ -20,6 +20,7 @@ from bot.clubs import Renderer
 from bot.config import Settings
 from bot.dashboard.web import Dashboard
 from bot.health import Health
+from bot.logsafe import mask_secrets
 from bot.media import MediaStore
 from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
@@ -112,6 +113,7 @@ async def keep_started(channel: ChannelRuntime, health: Health) -> None:
 
 
 async def serve(settings: Settings) -> None:
+    mask_secrets(settings)  # also when serve() is started by something other than the CLI
     app = await App.create(settings)
     channels = configured_channels(settings, app)
     if not channels:
