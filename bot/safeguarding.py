@@ -18,6 +18,8 @@ import yaml
 from bot.engine.intents import normalise
 from bot.i18n import LANGUAGES
 
+APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'"})
+
 
 class Severity(StrEnum):
     IMMEDIATE = "immediate"
@@ -71,7 +73,8 @@ class Safeguarding:
         )
 
     def _clean(self, text: str) -> str:
-        said = " " + re.sub(r"[^\w']+", " ", normalise(text)) + " "
+        # Phone keyboards type ’ (and some ʼ or `) where the word list has '.
+        said = " " + re.sub(r"[^\w']+", " ", normalise(text.translate(APOSTROPHES))) + " "
         for phrase in self.benign:
             said = said.replace(f" {phrase} ", " ")
         return said

@@ -201,6 +201,11 @@ class Engine:
 
     async def _dispatch(self, turn: Turn, inbound: Inbound) -> None:
         text = inbound.text
+        # Distress comes first, on the whole text: a long message must not hide a cry for help.
+        severity = self.safeguarding.assess(text) if text and not inbound.payload else None
+        if severity is not None:
+            await care.on_distress(turn, severity, text, "keyword")
+            return
         if inbound.media_count and not (text or "").strip() and not inbound.payload:
             await self._reprompt(turn, turn._("I can only read text for now. Please reply with text."))
             return
@@ -213,11 +218,6 @@ class Engine:
                 ),
             )
             return
-        severity = self.safeguarding.assess(text) if text and not inbound.payload else None
-        if severity is not None:
-            await care.on_distress(turn, severity, text, "keyword")
-            return
-
         command = parse_command(text) if text and not inbound.payload else None
         if turn.user.stopped:
             # Opted out (STOP): only START brings messages back. Help, data rights and a
