@@ -156,7 +156,7 @@ async def test_an_urgent_alert_outlives_the_retry_window_and_a_reply_does_not(bo
 
 
 async def test_an_alert_the_first_channel_cannot_deliver_goes_to_the_officers_next_channel(both) -> None:
-    app, tg, tw, clock, senders = both
+    app, tg, _tw, clock, senders = both
     # Every officer is alerted at once; each officer's contacts are tried in turn. This one's
     # WhatsApp is outside the 24-hour window with no approved template (held), so the alert
     # goes to their Telegram; that chat has blocked the bot, so to their second Telegram account.
