@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import httpx
 
 from bot.app import App
-from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
 from bot.health import Health
-from bot.server import build_web, make_senders
+from bot.server import build_web
 from tests.fake_telegram import FakeBotAPI, running, wait_for
+from tests.test_telegram import start_bot
 
 
 async def writable(app: App, yes: bool) -> None:
@@ -29,23 +28,10 @@ async def writable(app: App, yes: bool) -> None:
 @contextlib.asynccontextmanager
 async def telegram(settings: Settings, webhook: bool) -> AsyncIterator[tuple]:
     async with running(FakeBotAPI()) as fake:
-        settings = replace(
-            settings,
-            telegram_bot_token=fake.token,
-            telegram_api_url=fake.url,
-            public_base_url="https://bot.example.org" if webhook else None,
-            telegram_webhook_secret="s3cret" if webhook else None,
-        )
-        app = await App.create(settings)
-        channel = TelegramChannel.create(settings, app)
-        channel.poll_timeout = 0
-        runtime = channel.runtime()
-        senders = make_senders(app, [runtime])
-        tasks = [asyncio.create_task(s.run()) for s in senders.values()]
-        tasks.append(asyncio.create_task(app.inbox.run()))
-        await channel.start()
+        app, channel, tasks = await start_bot(settings, fake, webhook=webhook)
+        health = Health(app.db, {"telegram": "up"})
         web = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=build_web(app, [runtime], Health(app.db, senders=senders))),
+            transport=httpx.ASGITransport(app=build_web(app, [channel.runtime()], health)),
             base_url="http://bot",
         )
         try:
@@ -102,4 +88,4 @@ async def webhook_waits_for_the_database(app: App, fake: FakeBotAPI, web: httpx.
         assert (await web.post("/telegram/webhook", json=update, headers=headers)).status_code == 200
     await wait_for(lambda: fake.sent(401) and fake.sent(402))
     report = (await web.get("/healthz")).json()
-    assert report["telegram"]["connection"] == "up" and report["inbox"]["waiting"] == 0
+    assert report["inbox"]["waiting"] == 0 and report["telegram"]["outbox_backlog"] == 0
