@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     dsub.add_parser("migrate", help="apply pending migrations")
     backup = dsub.add_parser("backup", help="copy the live database safely (SQLite online backup)")
     backup.add_argument("file", type=Path, help="where to write the copy")
+    dsub.add_parser("prune", help="remove finished outbox messages and seen ids older than OUTBOX_KEEP_DAYS")
     return p
 
 
@@ -83,10 +84,19 @@ def _content_stats(settings: Settings, as_json: bool) -> int:
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:
-    db = await Database.open(settings.database_path, migrate=args.db_command == "migrate")
+    # Pruning needs migration 0008, which keeps invitations' delivery figures as rows go.
+    db = await Database.open(settings.database_path, migrate=args.db_command in ("migrate", "prune"))
     try:
         if args.db_command == "migrate":
             print(f"{settings.database_path}: schema version {await db.version()}")
+        elif args.db_command == "prune":
+            from bot.maintenance import Maintenance
+
+            pruned = await Maintenance(db, settings).prune()
+            print(
+                f"pruned {pruned.outbox} outbox message(s) and {pruned.inbound_seen} seen inbound id(s) "
+                f"older than {settings.outbox_keep_days} days (OUTBOX_KEEP_DAYS)"
+            )
         else:
             await db.backup(args.file)
             print(f"backed up {settings.database_path} to {args.file}")

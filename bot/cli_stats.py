@@ -49,7 +49,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             return await _demo(db, args)
         club_ids = None
         if args.club:
-            async with db.transaction() as conn:
+            async with db.reader() as conn:
                 club = await clubs.club_by_code(conn, args.club)
             if club is None:
                 raise ConfigError(f"no club with the code {args.club!r} (see `python -m bot clubs list`)")
@@ -63,7 +63,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             since=args.since,
             until=args.until,
         )
-        async with db.exclusive() as conn:
+        # A reader: the figures never hold up the running bot's writes, however long they take.
+        async with db.reader() as conn:
             shown = stats.present(await stats.summary(conn, filters))
         if args.format == "json":
             print(json.dumps(shown, indent=2, ensure_ascii=False))
@@ -99,11 +100,14 @@ async def _demo(db: Database, args: argparse.Namespace) -> int:
 async def _export(db: Database, args: argparse.Namespace) -> int:
     writer = csv.writer(sys.stdout)
     writer.writerow(["at", "learner", "type", "channel", "language", "module", "step", "data"])
-    async with db.conn.execute(
-        "SELECT at, actor, type, channel, language, dialog_id, step_id, data FROM events "
-        "WHERE at >= ? ORDER BY id",
-        (args.since.isoformat(),),
-    ) as cur:
+    async with (
+        db.reader() as conn,
+        conn.execute(
+            "SELECT at, actor, type, channel, language, dialog_id, step_id, data FROM events "
+            "WHERE at >= ? ORDER BY id",
+            (args.since.isoformat(),),
+        ) as cur,
+    ):
         async for row in cur:
             writer.writerow(list(row))
     return 0

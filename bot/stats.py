@@ -76,20 +76,34 @@ async def _rows(conn: Conn, sql: str, params: list[Any]) -> list[Any]:
     return list(await conn.execute_fetchall(sql, params))
 
 
+# The ISO week of a day ("2026-W05"): the year and week of that week's Thursday.
+_THURSDAY = "date(day, '-3 days', 'weekday 4')"
+_ISO_WEEK = (
+    f"strftime('%Y', {_THURSDAY}) || '-W' || printf('%02d', (strftime('%j', {_THURSDAY}) - 1) / 7 + 1)"
+)
+
+
 async def active_by_period(conn: Conn, f: Filters) -> dict[str, list[tuple[str, int]]]:
-    """Distinct active learners per day, ISO week and month, from one pass over the events."""
+    """Distinct active learners per day, ISO week and month, from one pass over the events.
+
+    Counted in SQL, on the connection's thread: a million events make a hundred thousand
+    (day, learner) pairs, and counting those in Python would stall the event loop, and with
+    it every learner's reply.
+    """
     where, params = f.where()
     rows = await _rows(
         conn,
-        f"SELECT DISTINCT substr(e.at, 1, 10), e.actor FROM events e WHERE e.type = 'message_in' AND {where}",
+        "WITH d AS MATERIALIZED (SELECT DISTINCT substr(e.at, 1, 10) AS day, e.actor FROM events e "
+        f"WHERE e.type = 'message_in' AND {where}) "
+        "SELECT 'day', day, COUNT(*) FROM d GROUP BY 2 "
+        f"UNION ALL SELECT 'week', {_ISO_WEEK}, COUNT(DISTINCT actor) FROM d GROUP BY 2 "
+        "UNION ALL SELECT 'month', substr(day, 1, 7), COUNT(DISTINCT actor) FROM d GROUP BY 2",
         params,
     )
-    buckets: dict[str, dict[str, set[str]]] = {"day": {}, "week": {}, "month": {}}
-    for day, actor in rows:
-        year, week, _ = datetime.fromisoformat(day).isocalendar()
-        for period, key in (("day", day), ("week", f"{year}-W{week:02d}"), ("month", day[:7])):
-            buckets[period].setdefault(key, set()).add(actor)
-    return {period: sorted((k, len(v)) for k, v in b.items()) for period, b in buckets.items()}
+    out: dict[str, list[tuple[str, int]]] = {"day": [], "week": [], "month": []}
+    for period, key, n in rows:
+        out[period].append((key, n))
+    return {period: sorted(counts) for period, counts in out.items()}
 
 
 async def active_learners(conn: Conn, f: Filters, period: str = "day") -> list[tuple[str, int]]:
@@ -134,31 +148,27 @@ async def funnel(conn: Conn, f: Filters) -> list[dict[str, Any]]:
 async def quiz_scores(conn: Conn, f: Filters) -> list[dict[str, Any]]:
     """Per quiz: attempts, mean score in percent, and how many scored in each 20-point band."""
     where, params = f.where()
+    # Summed in SQL, one row per quiz, for the same reason as active_by_period.
+    lows = range(0, 100, 20)
     rows = await _rows(
         conn,
-        "SELECT e.dialog_id, 100.0 * json_extract(e.data, '$.score') / json_extract(e.data, '$.max_score') "
+        "SELECT dialog_id, COUNT(*), SUM(pct), "
+        + ", ".join(f"SUM(MIN(CAST(pct / 20 AS INTEGER) * 20, 80) = {lo})" for lo in lows)
+        + " FROM (SELECT e.dialog_id, "
+        "100.0 * json_extract(e.data, '$.score') / json_extract(e.data, '$.max_score') AS pct "
         "FROM events e WHERE e.type = 'module_completed' AND json_extract(e.data, '$.passed') IS NOT NULL "
-        f"AND json_extract(e.data, '$.max_score') > 0 AND {where}",
+        f"AND json_extract(e.data, '$.max_score') > 0 AND {where}) GROUP BY dialog_id ORDER BY dialog_id",
         params,
     )
-    by_quiz: dict[str, list[float]] = {}
-    for quiz, pct in rows:
-        by_quiz.setdefault(quiz, []).append(pct)
-    out = []
-    for quiz, scores in sorted(by_quiz.items()):
-        bands = {f"{lo}-{lo + 19 if lo < 80 else 100}": 0 for lo in range(0, 100, 20)}
-        for s in scores:
-            lo = min(int(s // 20) * 20, 80)
-            bands[f"{lo}-{lo + 19 if lo < 80 else 100}"] += 1
-        out.append(
-            {
-                "quiz": quiz,
-                "attempts": len(scores),
-                "mean": round(sum(scores) / len(scores), 1),
-                "bands": bands,
-            }
-        )
-    return out
+    return [
+        {
+            "quiz": quiz,
+            "attempts": attempts,
+            "mean": round(total / attempts, 1),
+            "bands": {f"{lo}-{lo + 19 if lo < 80 else 100}": n for lo, n in zip(lows, bands, strict=True)},
+        }
+        for quiz, attempts, total, *bands in rows
+    ]
 
 
 async def hardest_questions(conn: Conn, f: Filters, limit: int = 10) -> list[dict[str, Any]]:
@@ -220,10 +230,12 @@ async def sessions(conn: Conn, f: Filters) -> dict[str, Any]:
     if f.until is not None:
         parts.append("s.starts_at < ?")
         params.append(iso(f.until))
+    # An invitation whose message was pruned from the outbox keeps its status in `delivery`.
+    status = "COALESCE(o.status, i.delivery)"
     rows = await _rows(
         conn,
-        "SELECT COUNT(DISTINCT s.id), COUNT(i.id), SUM(o.status IN ('sent', 'delivered', 'read')), "
-        "SUM(o.status IN ('delivered', 'read')), SUM(i.rsvp = 'yes'), "
+        f"SELECT COUNT(DISTINCT s.id), COUNT(i.id), SUM({status} IN ('sent', 'delivered', 'read')), "
+        f"SUM({status} IN ('delivered', 'read')), SUM(i.rsvp = 'yes'), "
         "SUM(i.rsvp = 'yes' AND i.attended = 1), SUM(i.attended = 1) "
         "FROM club_sessions s LEFT JOIN invitations i ON i.session_id = s.id "
         f"LEFT JOIN outbox o ON o.id = i.outbox_id WHERE s.status = 'scheduled' AND {' AND '.join(parts)}",

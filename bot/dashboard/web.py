@@ -1,7 +1,8 @@
 """The staff dashboard at /dashboard: login, filters, SVG charts, tables and a CSV download.
 
 Staff logins see every club; a facilitator login sees its own clubs only. The session is a
-signed cookie; every form carries a CSRF token; failed logins are rate-limited.
+signed cookie; every form carries a CSRF token; failed logins are rate-limited. Every query
+goes through a read-only connection (`Database.reader`), so a page load never holds up a message.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Dashboard:
             return self._with_nonce(
                 request, "login.html", {"title": "Login", "error": "Too many attempts. Wait 15 minutes."}, 429
             )
-        async with self.app.db.exclusive() as conn:
+        async with self.app.db.reader() as conn:
             account = await authenticate(conn, username, str(form.get("password") or ""))
         if account is None:
             self.limiter.failed(f"ip:{client}", f"user:{username}")
@@ -108,7 +109,7 @@ class Dashboard:
         account_id = self.signer.session_account(request.cookies.get(SESSION))
         if account_id is None:
             return None
-        async with self.app.db.exclusive() as conn:
+        async with self.app.db.reader() as conn:
             return await get_account(conn, account_id)
 
     # -- the page -----------------------------------------------------------------------
@@ -131,7 +132,7 @@ class Dashboard:
                     problem, chosen[key] = f"{chosen[key]!r} is not a date; it was ignored.", ""
         club_ids = account.club_ids
         if chosen["club"]:
-            async with self.app.db.exclusive() as conn:
+            async with self.app.db.reader() as conn:
                 club = await clubs.club_by_code(conn, chosen["club"])
             if club is None or (club_ids is not None and club.id not in club_ids):
                 problem, chosen["club"] = "That club is not one you can see; showing all of yours.", ""
@@ -153,7 +154,7 @@ class Dashboard:
         if account is None:
             return RedirectResponse("/dashboard/login", status_code=303)
         f, chosen, problem = await self._filters(request, account)
-        async with self.app.db.exclusive() as conn:
+        async with self.app.db.reader() as conn:
             shown = stats.present(await stats.summary(conn, f))
             per_club = await stats.sessions_by_club(conn, f)
             visible = await clubs.clubs_by_ids(
@@ -205,7 +206,7 @@ class Dashboard:
         if account is None:
             return RedirectResponse("/dashboard/login", status_code=303)
         f, _, _ = await self._filters(request, account)
-        async with self.app.db.exclusive() as conn:
+        async with self.app.db.reader() as conn:
             shown = stats.present(await stats.summary(conn, f))
         out = io.StringIO()
         writer = csv.writer(out)

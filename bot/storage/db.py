@@ -1,13 +1,16 @@
-"""Open the database, apply numbered migrations, run write transactions, back up.
+"""Open the database, apply numbered migrations, run write transactions, read, back up.
 
 SQLite has one writer at a time. We keep one connection and one asyncio lock for
 write transactions, so a transaction is never shared by two coroutines by accident.
+Reports, exports and backups read through their own read-only connections (`reader()`):
+in WAL mode readers never wait for the writer, and the writer never waits for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -30,7 +33,21 @@ PRAGMAS = (
     "PRAGMA cache_size=-65536",
     "PRAGMA mmap_size=268435456",
     "PRAGMA temp_store=MEMORY",
+    # No checkpoint inside a COMMIT (it was half the cost of one): bot.maintenance checkpoints
+    # from its own connection when the writer is idle or the WAL has grown.
+    "PRAGMA wal_autocheckpoint=0",
 )
+
+# Read-only connections get the read side of PRAGMAS; `query_only` makes a stray write fail loudly.
+READ_PRAGMAS = (
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA cache_size=-65536",
+    "PRAGMA mmap_size=268435456",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA query_only=1",
+)
+# Two: the dashboard and an export (or a backup) at once; a third caller waits for one of them.
+READERS = 2
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -48,6 +65,13 @@ class Database:
         self.conn = conn
         self.path = path
         self._write = asyncio.Lock()
+        # When the last write transaction ended (time.monotonic()): maintenance waits for a quiet
+        # moment by reading this, without asking the database.
+        self.last_write = time.monotonic()
+        self._reader_slots = asyncio.Semaphore(READERS)
+        self._idle_readers: list[aiosqlite.Connection] = []
+        self._connections: list[aiosqlite.Connection] = []  # readers and the checkpointer, to close
+        self._checkpointer: aiosqlite.Connection | None = None
 
     @classmethod
     async def open(cls, path: Path, migrate: bool = True) -> Database:
@@ -70,7 +94,16 @@ class Database:
         return db
 
     async def close(self) -> None:
+        others, self._connections, self._idle_readers = self._connections, [], []
+        self._checkpointer = None
+        for conn in others:
+            await conn.close()
         await self.conn.close()
+
+    @property
+    def writing(self) -> bool:
+        """A write transaction is open (or waiting for the lock)."""
+        return self._write.locked()
 
     async def version(self) -> int:
         async with self.conn.execute("PRAGMA user_version") as cur:
@@ -102,7 +135,10 @@ class Database:
     async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
         """The write lock alone, for callers that BEGIN and COMMIT themselves (the engine)."""
         async with self._write:
-            yield self.conn
+            try:
+                yield self.conn
+            finally:
+                self.last_write = time.monotonic()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -116,13 +152,66 @@ class Database:
                 raise
             else:
                 await self.conn.execute("COMMIT")
+            finally:
+                self.last_write = time.monotonic()
+
+    async def _connect(self, uri: str, pragmas: tuple[str, ...]) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        try:
+            conn.row_factory = aiosqlite.Row
+            for pragma in pragmas:
+                await conn.execute(pragma)
+        except BaseException:
+            await conn.close()
+            raise
+        self._connections.append(conn)
+        return conn
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read-only connection of a small pool, opened on first use and kept until close().
+
+        It takes no write lock: a long report reads its own snapshot while messages commit.
+        """
+        async with self._reader_slots:
+            if self._idle_readers:
+                conn = self._idle_readers.pop()
+            else:
+                conn = await self._connect(f"{self.path.resolve().as_uri()}?mode=ro", READ_PRAGMAS)
+            try:
+                yield conn
+            finally:
+                # A caller's BEGIN left open would pin an old snapshot, and with it the WAL.
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                self._idle_readers.append(conn)
+
+    async def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int, int]:
+        """Copy the WAL into the database file: (busy, WAL frames, frames checkpointed).
+
+        Runs on a connection of its own, so the writer's thread never does this work. PASSIVE
+        waits for nobody; TRUNCATE (which also empties the -wal file) gives up at once, rather
+        than hold up the writer, whenever a write or an old read is in progress.
+        """
+        if mode not in ("PASSIVE", "TRUNCATE"):
+            raise ValueError(f"checkpoint mode {mode!r}")
+        if self._checkpointer is None:
+            self._checkpointer = await self._connect(
+                self.path.resolve().as_uri(), ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
+            )
+        async with self._checkpointer.execute(f"PRAGMA wal_checkpoint({mode})") as cur:
+            row = await cur.fetchone()
+        return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
     async def backup(self, target: Path) -> None:
-        """A consistent copy through SQLite's online backup API, safe while the bot runs."""
+        """A consistent copy through SQLite's online backup API, safe while the bot runs.
+
+        It reads one snapshot through a reader, so messages keep committing meanwhile.
+        """
         target.parent.mkdir(parents=True, exist_ok=True)
-        async with self._write:
+        async with self.reader() as conn:
             dest = await aiosqlite.connect(target)
             try:
-                await self.conn.backup(dest)
+                await conn.backup(dest)
             finally:
                 await dest.close()
