@@ -543,15 +543,17 @@ async def mark_attendance(conn: Conn, session_id: int, user_id: int, attended: b
 async def session_status(conn: Conn, session_id: int) -> dict[str, int]:
     """Counts for the facilitator and `broadcast status`: no names, no numbers."""
     rows = await conn.execute_fetchall(
+        # An invitation whose outbox row was pruned keeps its status in `delivery`.
         "SELECT COUNT(*) AS invited, "
-        "SUM(o.status IN ('sent', 'delivered', 'read')) AS sent, "
-        "SUM(o.status IN ('delivered', 'read')) AS delivered, "
-        "SUM(o.status IN ('failed', 'undelivered')) AS failed, "
-        "SUM(o.status = 'held') AS held, "
-        "SUM(o.status IN ('queued', 'sending')) AS waiting, "
-        "SUM(i.rsvp = 'yes') AS yes, SUM(i.rsvp = 'maybe') AS maybe, SUM(i.rsvp = 'no') AS no, "
-        "SUM(i.rsvp IS NULL) AS no_answer, SUM(i.attended = 1) AS attended "
-        "FROM invitations i LEFT JOIN outbox o ON o.id = i.outbox_id WHERE i.session_id = ?",
+        "SUM(d.status IN ('sent', 'delivered', 'read')) AS sent, "
+        "SUM(d.status IN ('delivered', 'read')) AS delivered, "
+        "SUM(d.status IN ('failed', 'undelivered')) AS failed, "
+        "SUM(d.status = 'held') AS held, "
+        "SUM(d.status IN ('queued', 'sending')) AS waiting, "
+        "SUM(d.rsvp = 'yes') AS yes, SUM(d.rsvp = 'maybe') AS maybe, SUM(d.rsvp = 'no') AS no, "
+        "SUM(d.rsvp IS NULL) AS no_answer, SUM(d.attended = 1) AS attended "
+        "FROM (SELECT COALESCE(o.status, i.delivery) AS status, i.rsvp, i.attended "
+        "FROM invitations i LEFT JOIN outbox o ON o.id = i.outbox_id WHERE i.session_id = ?) d",
         (session_id,),
     )
     return {k: int(rows[0][k] or 0) for k in rows[0].keys()}  # noqa: SIM118 - sqlite3.Row

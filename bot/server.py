@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.dashboard.web import Dashboard
 from bot.health import Health
 from bot.logsafe import mask_secrets
+from bot.maintenance import Maintenance
 from bot.media import MediaStore
 from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
@@ -128,6 +129,8 @@ async def serve(settings: Settings) -> None:
         on_outbox=lambda: [sender.wake() for sender in senders.values()],
     )
     tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
+    # WAL checkpoints when idle, and pruning of finished outbox rows and seen ids.
+    tasks.append(asyncio.create_task(Maintenance(app.db, settings).run(), name="maintenance"))
     tasks += [asyncio.create_task(keep_started(c, health), name=f"start-{c.name}") for c in channels]
     try:
         server = uvicorn.Server(
