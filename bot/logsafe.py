@@ -24,6 +24,9 @@ SECRETS = {
 }
 
 _tracebacks = logging.Formatter()
+# A shorter "secret" would be masked inside ordinary words (and format strings) of every line;
+# real tokens and secrets are far longer.
+MIN_SECRET = 8
 
 
 class _MaskingFactory:
@@ -75,8 +78,10 @@ class _MaskingFactory:
                 record.args = {key: self._masked_arg(value) for key, value in record.args.items()}
             elif record.args:
                 record.args = tuple(self._masked_arg(value) for value in record.args)
-            if message is not None and self.leaks(_message_or_empty(record)):
-                record.msg, record.args = self.mask(message), ()  # e.g. a %r of an object with it
+            after = _message_or_none(record)
+            if message is not None and (after is None or self.leaks(after)):
+                # e.g. a %r of an object holding it, or a secret that was part of the format
+                record.msg, record.args = self.mask(message), ()
         if record.exc_info and record.exc_info[0] is not None:
             text = _tracebacks.formatException(record.exc_info)
             if self.leaks(text):
@@ -89,18 +94,18 @@ class _MaskingFactory:
             record.stack_info = self.mask(record.stack_info)
 
 
-def _message_or_empty(record: logging.LogRecord) -> str:
+def _message_or_none(record: logging.LogRecord) -> str | None:
     try:
         return record.getMessage()
     except Exception:
-        return ""
+        return None
 
 
 def _replacements(settings: Settings) -> dict[str, str]:
     found: dict[str, str] = {}
     for attribute, name in SECRETS.items():
         value = getattr(settings, attribute, None)
-        if not value:
+        if not value or len(value) < MIN_SECRET:
             continue
         marker = f"[{name}]"
         # Also the percent-encoded form, as the value appears in query strings and encoded URLs.

@@ -98,3 +98,20 @@ def test_records_without_secrets_are_left_as_they_are(masked: None) -> None:
     )
     assert record.args == args and record.getMessage() == '1.2.3.4 - "GET / HTTP/1.1" 200'
     assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING  # one INFO line per request
+
+
+def test_a_secret_inside_the_format_string_never_breaks_a_record(caplog: pytest.LogCaptureFixture) -> None:
+    factory = logging.getLogRecordFactory()
+    # A secret that is also an ordinary word of a format string, and one too short to mask
+    # without masking every line (found when a test's one-letter webhook secret broke "%s").
+    mask_secrets(Settings(telegram_webhook_secret="handling", dashboard_secret="s"))
+    try:
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("bot.inbox").warning("handling a message from %s failed: %s", "u_1", "disk")
+            logging.getLogger("bot.outbox").info("sent %d messages", 3)
+    finally:
+        logging.setLogRecordFactory(factory)
+    assert [r.getMessage() for r in caplog.records] == [
+        "[TELEGRAM_WEBHOOK_SECRET] a message from u_1 failed: disk",
+        "sent 3 messages",
+    ]

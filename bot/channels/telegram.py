@@ -37,6 +37,7 @@ from bot.engine.core import Engine
 from bot.engine.messages import Inbound, Outbound
 from bot.i18n import LANGUAGES, N_, Catalogs
 from bot.inbox import Inbox
+from bot.logsafe import mask_secrets
 from bot.media import MediaStore, is_media
 from bot.outbox import Delivery, RateLimiter
 from bot.privacy import log_id
@@ -135,6 +136,7 @@ class TelegramChannel:
             raise ConfigError(
                 "PUBLIC_BASE_URL is set, so Telegram runs by webhook: set TELEGRAM_WEBHOOK_SECRET too"
             )
+        mask_secrets(settings)  # the token is in every Bot API URL that httpx and PTB may log
         return cls(
             settings,
             app.engine,
