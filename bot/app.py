@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.clubs import SessionReminders
 from bot.config import ConfigError, Settings
 from bot.content.loader import Content, InvalidContent, load_content
+from bot.domains import build_router
 from bot.engine.core import Engine
+from bot.engine.turn import Services
 from bot.i18n import Catalogs
 from bot.inbox import Inbox
 from bot.media import MediaStore
@@ -43,11 +46,14 @@ class App:
             db,
             content,
             catalogs,
+            build_router(),
             timezone=settings.timezone,
             max_inbound_chars=settings.max_inbound_chars,
-            safeguarding=safeguarding,
-            media=MediaStore(settings.media_dir),
-            reminders=tuple(timedelta(hours=h) for h in settings.session_reminders),
+            services=Services(
+                safeguarding,
+                MediaStore(settings.media_dir),
+                SessionReminders(tuple(timedelta(hours=h) for h in settings.session_reminders)),
+            ),
         )
         return cls(settings, db, engine, Inbox(db, engine.handle))
 

@@ -44,6 +44,13 @@ TEMPLATES = {
 
 
 @dataclass(frozen=True)
+class SessionReminders:
+    """When reminders go before a session (SESSION_REMINDERS), as the engine's handlers see it."""
+
+    hours: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2))
+
+
+@dataclass(frozen=True)
 class Club:
     id: int
     code: str

@@ -13,6 +13,7 @@ from bot.app import App
 from bot.certificate import HEIGHT, WIDTH, CertificateText, render
 from bot.engine.messages import utcnow
 from bot.i18n import LANGUAGES, format_date
+from bot.media import MediaStore
 from bot.server import build_web
 from tests.conftest import Chat
 
@@ -54,7 +55,7 @@ async def test_finishing_a_track_earns_badges_and_a_certificate_with_the_chosen_
     assert "Which name should it show?" in chat.last[-1].text
     await chat.send("Aline U.")
     certificate = next(m for m in chat.last if m.image)
-    path = app.engine.media.path(certificate.image) if app.engine.media else None
+    path = app.engine.services.get(MediaStore).path(certificate.image)
     assert path is not None and Image.open(path).size == (WIDTH, HEIGHT)
     assert "Exercises" in [c.label for c in chat.last[-1].choices]  # back at the menu
     # Channels that fetch by URL (WhatsApp) get it from /media; other names are not served.

@@ -21,7 +21,7 @@ from bot.channels.whatsapp import WhatsAppChannel
 from bot.config import Settings
 from bot.engine.messages import Inbound, utcnow
 from bot.outbox import OutboxSender
-from bot.safeguarding import parse_officers
+from bot.safeguarding import Safeguarding, parse_officers
 from tests import fake_twilio
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, FakeTwilio
@@ -166,7 +166,7 @@ async def test_an_alert_the_first_channel_cannot_deliver_goes_to_the_officers_ne
     # WhatsApp is outside the 24-hour window with no approved template (held), so the alert
     # goes to their Telegram; that chat has blocked the bot, so to their second Telegram account.
     officers = parse_officers(f"whatsapp:whatsapp:+250788111111|telegram:{OFFICER}|telegram:901")
-    app.engine.safeguarding = replace(app.engine.safeguarding, officers=officers)
+    app.engine.services.add(replace(app.engine.services.get(Safeguarding), officers=officers))
     tg.forbidden_chats.add(OFFICER)
     await app.inbox.accept(Inbound("telegram", "802", text="I want to kill myself", external_id="c"))
     await app.inbox.run_once()

@@ -80,7 +80,7 @@ async def test_distress_creates_an_escalation_and_alerts_an_officer(guarded_app:
         assert text not in body, "the disclosure is never repeated back"
         assert "116" in body and "112" in body
         assert all(m.language == lang for m in replies if m.address == chat.address)
-        if app.engine.safeguarding.assess(text) is Severity.CONCERN:
+        if app.engine.services.get(Safeguarding).assess(text) is Severity.CONCERN:
             await chat.tap(1)  # "Yes, contact me"
         assert await scalar(app, "SELECT COUNT(*) FROM escalations") == i + 1
     alerts = await scalar(app, "SELECT COUNT(*) FROM outbox WHERE address = ?", OFFICER[1])

@@ -15,6 +15,7 @@ from bot.content.models import Dialog
 from bot.engine.messages import Choice
 from bot.engine.turn import Turn
 from bot.i18n import N_, format_date
+from bot.media import MediaStore
 from bot.storage import repo
 
 BADGES = {
@@ -133,8 +134,7 @@ async def send_certificate(turn: Turn, track: str, name: str) -> None:
             date=format_date(turn.now, turn.lang, turn.timezone),
         )
     )
-    assert turn.media is not None, "the engine was built without a media store"
-    ref = turn.media.save(png)
+    ref = turn.service(MediaStore).save(png)
     await repo.add_certificate(turn.conn, turn.user.id, track, ref, turn.now)
     turn.event("certificate", track=track)
     turn.say(_("Your certificate: {track}. Well done!").format(track=_(TRACK_TITLES[track])), image=ref)

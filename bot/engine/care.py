@@ -11,8 +11,9 @@ import json
 
 from bot.engine.messages import REPLY, Choice, Outbound
 from bot.engine.turn import Turn
-from bot.i18n import N_
-from bot.safeguarding import Severity
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_
+from bot.media import MediaStore
+from bot.safeguarding import Safeguarding, Severity
 from bot.storage import repo
 
 AGE_BANDS = {"u16": N_("Under 16"), "16_17": "16–17", "18_24": "18–24", "25p": "25+"}
@@ -23,6 +24,31 @@ NOTICE = N_(
     "people learn. Staff see numbers, never your name or phone. Send mydata to see it, delete to erase "
     "it, privacy to change your choice."
 )
+
+
+CHOOSE_LANGUAGE = N_("Choose your language")
+# Typed names for the language buttons, so "Français", "french" or "igifaransa" all work.
+LANGUAGE_ALIASES = {
+    "rw": ["kinyarwanda", "ikinyarwanda", "kinyarwandan"],
+    "fr": ["francais", "french", "igifaransa", "fransa"],
+    "en": ["english", "anglais", "icyongereza"],
+}
+
+
+def ask_language(turn: Turn, greet: bool = False) -> None:
+    if greet:
+        for text in turn.system_texts("welcome"):
+            turn.say(text)
+    # Asked in all three languages: the first guess may be wrong.
+    question = " · ".join(turn.catalogs.gettext(lang, CHOOSE_LANGUAGE) for lang in LANGUAGES)
+    turn.ask(question, "language", [Choice(lang, LANGUAGE_NAMES[lang]) for lang in LANGUAGES])
+
+
+def help_(turn: Turn) -> None:
+    texts = turn.system_texts("help")
+    for text in texts or [turn._("Send menu, language, progress, help or stop at any time.")]:
+        turn.say(text)
+    turn.event("help_viewed")
 
 
 def ask_age(turn: Turn) -> None:
@@ -90,9 +116,10 @@ def privacy(turn: Turn) -> None:
 
 
 def helplines(turn: Turn) -> str:
-    text = turn._("You can call:") + "\n" + turn.safeguarding.helpline_text(turn.lang)
-    if turn.safeguarding.last_checked:
-        text += "\n" + turn._("(numbers last checked {date})").format(date=turn.safeguarding.last_checked)
+    safeguarding = turn.service(Safeguarding)
+    text = turn._("You can call:") + "\n" + safeguarding.helpline_text(turn.lang)
+    if safeguarding.last_checked:
+        text += "\n" + turn._("(numbers last checked {date})").format(date=safeguarding.last_checked)
     return text
 
 
@@ -132,6 +159,8 @@ async def on_distress(turn: Turn, severity: Severity, text: str | None, reason: 
 
 
 def pause(turn: Turn) -> None:
+    if turn.screen != "care":  # where "continue" goes back to
+        turn.data["care_return"] = turn.screen
     choices = [Choice("menu", turn._("Main menu"))]
     if turn.state.dialog_id and turn.state.step_id:
         choices.insert(0, Choice("continue", turn._("Continue ▶")))
@@ -159,7 +188,7 @@ async def answer_care(turn: Turn, choice: Choice) -> bool:
 async def escalate(turn: Turn, severity: Severity, reason: str, excerpt: str | None) -> None:
     escalation_id = await repo.add_escalation(turn.conn, turn.user, severity.value, reason, excerpt, turn.now)
     turn.event("escalation", severity=severity.value, reason=reason)
-    for (channel, address), *fallback in turn.safeguarding.officers:
+    for (channel, address), *fallback in turn.service(Safeguarding).officers:
         officer = await repo.find_user(turn.conn, channel, address)
         lang = officer.lang if officer else "en"
         text = turn.catalogs.gettext(
@@ -224,9 +253,9 @@ async def erase(turn: Turn) -> None:
     turn.events.append(repo.Event("data_erased"))
     await repo.in_thread(turn.conn, repo.add_events, turn.user, turn.events, turn.now)
     turn.events.clear()
+    media = turn.service(MediaStore)
     for ref in await repo.certificate_media(turn.conn, turn.user.id):
-        if turn.media is not None:
-            turn.media.delete(ref)  # a certificate carries the learner's name
+        media.delete(ref)  # a certificate carries the learner's name
     await repo.erase_user(turn.conn, turn.user.id)
     turn.erased = True
     turn.say(turn._("Done. Everything we stored about you is erased. Send hello if you want to start again."))

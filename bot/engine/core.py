@@ -8,34 +8,21 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from bot.content.loader import Content
-from bot.engine import achievements, care, clubs_chat, facilitator, runner, screens
-from bot.engine.intents import Command, Intent, match_choice, parse_command
+from bot.engine.intents import match_choice
 from bot.engine.messages import REPLY, Choice, Inbound, Outbound, utcnow
-from bot.engine.turn import Turn
+from bot.engine.router import Command, Router, ScreenRoute
+from bot.engine.turn import Services, Turn
 from bot.i18n import N_, Catalogs, negotiate
-from bot.media import MediaStore
 from bot.privacy import log_id
-from bot.safeguarding import Safeguarding
 from bot.storage import repo
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 
 APOLOGY = N_("Sorry, something went wrong on our side. Send menu to go on.")
-# A facilitator following sessions: the screens `facilitator.answer_sessions` handles.
-FOLLOW_SCREENS = {
-    "sessions",
-    "session_action",
-    "session_cancel",
-    "attendance",
-    "session_change",
-    "session_new_value",
-}
-# What a user who sent STOP may still ask for.
-WHILE_STOPPED = {Intent.START, Intent.STOP, Intent.HELP, Intent.MYDATA, Intent.DELETE, Intent.PRIVACY}
+START = "start"  # the command that also ends an opt-out
 
 
 @dataclass
@@ -71,24 +58,23 @@ class Engine:
         db: Database,
         content: Content,
         catalogs: Catalogs,
+        router: Router,
         *,
         timezone: str = "Africa/Kigali",
         max_inbound_chars: int = 4000,
-        safeguarding: Safeguarding | None = None,
+        services: Services | None = None,
         on_outbox: Callable[[str], None] | None = None,
-        media: MediaStore | None = None,
-        reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2)),
     ):
-        self.media = media
-        self.reminders = reminders
-        self.safeguarding = safeguarding or Safeguarding()
         self.db = db
         self.content = content
         self.catalogs = catalogs
+        self.router = router
+        self.services = services or Services()
         self.timezone = timezone
         self.max_inbound_chars = max_inbound_chars
         self._on_outbox = on_outbox or (lambda channel: None)
         self._locks = KeyedLocks()
+        self._register_core()
 
     def set_outbox_listener(self, listener: Callable[[str], None]) -> None:
         self._on_outbox = listener
@@ -149,10 +135,10 @@ class Engine:
                     self.catalogs,
                     now,
                     self.timezone,
-                    self.safeguarding,
-                    media=self.media,
-                    reminders=self.reminders,
+                    self.services,
                 )
+                turn._reprompt = lambda note: self._reprompt(turn, note)
+                turn._home = lambda intro: self._home(turn, intro)
                 if created:
                     turn.event("user_created", hint=user.language_hint)
                 turn.event("message_in", kind="tap" if inbound.payload else "text")
@@ -200,12 +186,13 @@ class Engine:
     # -- routing --------------------------------------------------------------
 
     async def _dispatch(self, turn: Turn, inbound: Inbound) -> None:
+        """The global guards in one visible order, then a lookup: command, payload, screen."""
+        router = self.router
         text = inbound.text
-        # Distress comes first, on the whole text: a long message must not hide a cry for help.
-        severity = self.safeguarding.assess(text) if text and not inbound.payload else None
-        if severity is not None:
-            await care.on_distress(turn, severity, text, "keyword")
-            return
+        typed = text if text and not inbound.payload else None
+        for guard in router.guards["safeguarding"]:  # first, on the whole text
+            if await guard(turn, inbound):
+                return
         if inbound.media_count and not (text or "").strip() and not inbound.payload:
             await self._reprompt(turn, turn._("I can only read text for now. Please reply with text."))
             return
@@ -218,27 +205,34 @@ class Engine:
                 ),
             )
             return
-        command = parse_command(text) if text and not inbound.payload else None
+
+        command = router.parse(typed) if typed else None
+        route = router.commands.get(command.name) if command else None
         if turn.user.stopped:
             # Opted out (STOP): only START brings messages back. Help, data rights and a
             # person in distress are never refused.
-            if command is None or command.intent not in WHILE_STOPPED:
+            if route is None or not route.while_stopped:
                 turn.say(
                     turn._("You asked us to stop sending you messages. Send START to hear from us again.")
                 )
                 return
-            if command.intent is Intent.START:
+            if route.name == START:
                 await repo.set_stopped(turn.conn, turn.user.id, False)
                 turn.event("resumed")
                 turn.say(turn._("You will get our messages again."))
-        if command:
-            await self._command(turn, command)
+        if command is not None and route is not None:
+            turn.event("command", intent=command.name)
+            if turn.user.language is None and not route.before_language:
+                await self._home(turn)  # a new user chooses a language first
+            else:
+                await route.handler(turn, command)
             return
-        if inbound.payload and inbound.payload.startswith("rsvp."):
-            await clubs_chat.rsvp_tap(turn, inbound.payload)  # invitations are answered at any time
+        if inbound.payload and (on_payload := router.payload_handler(inbound.payload)):
+            await on_payload(turn, inbound.payload)  # buttons that answer at any time
             return
-        if text and not inbound.payload and await clubs_chat.typed_rsvp(turn, text):
-            return
+        for hook in router.text_hooks if typed else ():
+            if await hook(turn, typed or ""):
+                return
 
         choice: Choice | None = None
         if inbound.payload:
@@ -252,198 +246,100 @@ class Engine:
                 return
             choice = offered[choice_id]
 
-        if turn.user.language is None and turn.screen not in ("language", "care", "delete"):
-            screens.language(turn, greet=True)
-            return
-        if (
-            turn.user.language is not None
-            and turn.user.consent is None
-            and turn.screen not in ("age", "consent", "care", "delete")
-        ):
-            care.ask_age(turn)
-            return
-        if not await self._answer(turn, text, choice):
-            await self._reprompt(turn, self._not_understood(turn))
+        screen = router.screen_route(turn.screen)
+        if screen is None or not screen.during_onboarding:
+            for guard in router.guards["onboarding"]:
+                if await guard(turn, inbound):
+                    return
+        if not await self._answer(turn, screen, text, choice):
+            await self._reprompt(turn, self._not_understood(turn, screen))
 
-    async def _command(self, turn: Turn, command: Command) -> None:
-        intent = command.intent
-        turn.event("command", intent=intent.value)
-        if intent is Intent.START:
-            if command.argument:
-                turn.event("deep_link", payload=command.argument[:64])
-                if command.argument.lower().startswith("club_"):
-                    await clubs_chat.join(turn, command.argument)
-            if turn.user.language is None:
-                screens.language(turn, greet=True)
-            else:
-                await screens.menu(turn, turn._("Welcome back!"))
-        elif intent is Intent.LANGUAGE:
-            screens.language(turn)
-        # Data rights hold from the first message, before any language is chosen.
-        elif intent is Intent.MYDATA:
-            await care.my_data(turn)
-            await self._reprompt(turn)
-        elif intent is Intent.DELETE:
-            care.confirm_delete(turn)
-        elif intent in (Intent.JOIN, Intent.LEAVE):
-            if intent is Intent.JOIN:
-                await clubs_chat.join(turn, command.argument)
-            else:
-                await clubs_chat.leave(turn, command.argument)
-            if turn.user.language is None:
-                screens.language(turn, greet=True)
-            else:
-                await self._reprompt(turn)
-        elif intent is Intent.STOP:  # opting out works before any language is chosen
-            await repo.set_stopped(turn.conn, turn.user.id, True)
-            turn.event("stopped")
-            turn.data["screen"] = None
-            turn.data["offer"] = []
-            turn.say(
-                turn._(
-                    "You will not get any more messages from us. Your progress is kept. "
-                    "Send START whenever you want to come back."
-                )
-            )
-        elif turn.user.language is None:
-            # Help still helps before a language is chosen; the rest waits for it.
-            if intent is Intent.HELP:
-                screens.help_(turn)
-                await care.offer_person(turn)
-            else:
-                screens.language(turn, greet=True)
-        elif intent is Intent.MENU:
-            await screens.menu(turn)
-        elif intent is Intent.HELP:
-            # "help" is also the safe word: usage help, the helplines and a person on offer.
-            screens.help_(turn)
-            await care.offer_person(turn)
-        elif intent is Intent.PROGRESS:
-            await screens.progress(turn)
-            await self._reprompt(turn)
-        elif intent is Intent.PRIVACY:
-            care.privacy(turn)
-        elif intent is Intent.NEW_SESSION:
-            await facilitator.new_session(turn)
-        elif intent is Intent.SESSIONS:
-            await facilitator.list_sessions(turn)
-        elif intent is Intent.ANNOUNCE:
-            await facilitator.announce(turn)
-        elif intent is Intent.GRANT:
-            await facilitator.grant(turn, command.argument)
-        elif intent is Intent.STATS:
-            await facilitator.stats_summary(turn)
-
-    async def _answer(self, turn: Turn, text: str | None, choice: Choice | None) -> bool:
-        screen = turn.screen
-        if screen == "dialog":
-            d = self.content.get(turn.state.dialog_id or "")
-            if d is None or not turn.state.step_id:
-                return False
-            return await runner.answer(turn, d, text, choice)
-        staff_screen = (screen or "").startswith(("plan_", "announce_")) or screen in FOLLOW_SCREENS
-        if staff_screen:
-            if choice is None and text is not None:
-                choice = match_choice(text, turn.offered())
-            screen = screen or ""
-            if screen.startswith("plan_"):
-                going = await facilitator.answer_plan(turn, screen, text, choice)
-            elif screen.startswith("announce_"):
-                going = await facilitator.answer_announce(turn, screen, text, choice)
-            else:
-                going = await facilitator.answer_sessions(turn, screen, text, choice)
-            if not going:
-                turn.data.pop("plan", None)
-                turn.data.pop("announce", None)
-                await screens.menu(turn)
-            return True
-        if screen == "certificate":
-            # A typed answer is the name to print, unless it matches a button.
-            if choice is None and text is not None:
-                choice = match_choice(text, turn.offered())
-            if not await achievements.answer_certificate(turn, text, choice):
-                await screens.menu(turn)
-            return True
-        if choice is None and text is not None:
-            aliases = screens.LANGUAGE_ALIASES if screen == "language" else None
-            choice = match_choice(text, turn.offered(), aliases)
-        if choice is None:
+    async def _answer(
+        self, turn: Turn, screen: ScreenRoute | None, text: str | None, choice: Choice | None
+    ) -> bool:
+        if screen is None:
             return False
-        if screen == "language":
-            await repo.set_language(turn.conn, turn.user.id, choice.id)
-            turn.user = await repo.get_user(turn.conn, turn.user.id) or turn.user
-            turn.event("language_set", language=choice.id)
-            thanks = turn._("Thank you! I will write to you in English.")
-            if turn.user.consent is None:
-                turn.say(thanks)
-                care.ask_age(turn)
-            else:
-                await screens.menu(turn, thanks)
-        elif screen == "age":
-            await care.answer_age(turn, choice)
-        elif screen == "consent":
-            intro = None if choice.id == "keep" else await care.answer_consent(turn, choice)
-            await screens.menu(turn, intro)
-        elif screen == "care":
-            if await care.answer_care(turn, choice):
-                return True
-            d = self.content.get(turn.state.dialog_id or "")
-            if choice.id == "continue" and d is not None and turn.state.step_id:
-                runner.prompt(turn, d)
-            else:
-                await screens.menu(turn)
-        elif screen == "delete":
-            if choice.id == "erase":
-                await care.erase(turn)
-            else:
-                await screens.menu(turn)
-        elif screen == "menu":
-            if choice.id == "continue":
-                d = self.content.get(turn.state.dialog_id or "")
-                if d is None:
-                    return False
-                turn.event("module_resumed", d.id)
-                runner.prompt(turn, d)
-            else:
-                await screens.module_list(turn, choice.id)
-        elif screen == "list":
-            if choice.id == "menu":
-                await screens.menu(turn)
-            else:
-                d = self.content.get(choice.id)
-                if d is None:
-                    return False
-                await runner.start(turn, d)
-        elif screen == "after":
-            if choice.id == "retry" and await runner.retry_missed(turn):
-                return True
-            await screens.menu(turn)
-        else:
+        if choice is None and text is not None and screen.match_typed:
+            choice = match_choice(text, turn.offered(), screen.aliases)
+        if choice is None and screen.needs_choice:
             return False
-        return True
+        return await screen.answer(turn, text, choice)
 
-    def _not_understood(self, turn: Turn) -> str:
-        if turn.screen == "dialog" and not turn.offered():
+    def _not_understood(self, turn: Turn, screen: ScreenRoute | None) -> str:
+        if screen is not None and screen.expects_text and not turn.offered():
             return turn._("Please write a few words as your answer.")
         if turn.offered():
             return turn._("Sorry, I did not understand. Tap a button or reply with its number.")
         return turn._("Sorry, I did not understand.")
+
+    async def _home(self, turn: Turn, intro: str | None = None, greet: bool = True) -> None:
+        """The main menu; for a user with no language yet, the language question."""
+        if turn.user.language is None and self.router.language_prompt is not None:
+            await self.router.language_prompt(turn, greet)
+        elif self.router.home is not None:
+            await self.router.home(turn, intro)
+        elif intro:
+            turn.say(intro)
 
     async def _reprompt(self, turn: Turn, note: str | None = None) -> None:
         """Say why, then show the current question again (same buttons, same ids)."""
         if note:
             turn.say(note)
         if turn.user.language is None:
-            screens.language(turn)
+            await self._home(turn, greet=False)
             return
-        screen = turn.screen
-        d = self.content.get(turn.state.dialog_id or "")
-        if screen == "dialog" and d is not None and turn.state.step_id:
-            runner.prompt(turn, d, new_prompt=False)
-        elif screen == "list" and turn.data.get("list_kind"):
-            await screens.module_list(turn, turn.data["list_kind"])
-        elif screen in ("after", "care", "delete", "consent", "age") and turn.offered():
+        screen = self.router.screen_route(turn.screen)
+        if screen is not None and screen.reprompt is not None and await screen.reprompt(turn):
+            return
+        if screen is not None and screen.reask and turn.offered():
             text = turn._("What would you like to do next?")
-            turn.ask(text, screen, turn.offered(), new_prompt=False)
-        else:
-            await screens.menu(turn)
+            turn.ask(text, turn.screen or "", turn.offered(), new_prompt=False)
+            return
+        await self._home(turn)
+
+    async def _start(self, turn: Turn, command: Command) -> None:
+        """START (and a /start deep link): a domain may claim the link, then home."""
+        if command.argument:
+            turn.event("deep_link", payload=command.argument[:64])
+            if on_link := self.router.deep_link_handler(command.argument):
+                await on_link(turn, command.argument)
+        await self._home(turn, turn._("Welcome back!") if turn.user.language else None)
+
+    def _register_core(self) -> None:
+        """What the core itself answers: starting, and opting out (which WhatsApp requires)."""
+        self.router.command(
+            START,
+            ("start", "tangira", "ongera utangire", "commencer", "demarrer", "reprendre", "subscribe"),
+            before_language=True,
+            while_stopped=True,
+        )(self._start)
+        self.router.command(
+            "stop",
+            (
+                "stop",
+                "hagarara",
+                "hagarika",
+                "arrete",
+                "arreter",
+                "arret",
+                "unsubscribe",
+                "desabonner",
+                "se desabonner",
+            ),
+            before_language=True,
+            while_stopped=True,
+        )(stop)
+
+
+async def stop(turn: Turn, command: Command) -> None:
+    """Opting out works before any language is chosen, and stops every message."""
+    await repo.set_stopped(turn.conn, turn.user.id, True)
+    turn.event("stopped")
+    turn.data["screen"] = None
+    turn.data["offer"] = []
+    turn.say(
+        turn._(
+            "You will not get any more messages from us. Your progress is kept. "
+            "Send START whenever you want to come back."
+        )
+    )

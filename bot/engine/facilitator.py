@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from bot import clubs
 from bot.authz import Action, allowed
+from bot.clubs import SessionReminders
 from bot.engine.messages import Choice
 from bot.engine.turn import Turn
 from bot.i18n import format_datetime
@@ -122,7 +123,9 @@ async def _create_and_invite(turn: Turn, plan: dict) -> bool:
     session = await clubs.get_session(turn.conn, session_id)
     assert session is not None
     render = clubs.Renderer(turn.catalogs, turn.timezone)
-    invited = await repo.in_thread(turn.conn, clubs.invite_within, session, render, turn.now, turn.reminders)
+    invited = await repo.in_thread(
+        turn.conn, clubs.invite_within, session, render, turn.now, turn.service(SessionReminders).hours
+    )
     turn.data.pop("plan", None)
     turn.data["bulk_queued"] = True
     turn.event("session_invited", session=session_id, invited=invited)
@@ -292,7 +295,9 @@ async def _change(turn: Turn, text: str | None) -> bool:
     else:
         session = replace(session, **{field: value})
     render = clubs.Renderer(turn.catalogs, turn.timezone)
-    told = await repo.in_thread(turn.conn, clubs.change_within, session, render, turn.now, turn.reminders)
+    told = await repo.in_thread(
+        turn.conn, clubs.change_within, session, render, turn.now, turn.service(SessionReminders).hours
+    )
     turn.data.pop("change", None)
     turn.data["bulk_queued"] = True
     turn.event("session_changed", session=session.id, field=field)

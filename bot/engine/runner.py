@@ -19,6 +19,7 @@ from bot.engine import achievements, screens
 from bot.engine.intents import match_choice, normalise
 from bot.engine.messages import Choice
 from bot.engine.turn import Turn
+from bot.safeguarding import Safeguarding
 from bot.storage import repo
 
 MAX_AUTO_STEPS = 50  # say-steps walked in one go; content validation already forbids cycles without input
@@ -83,7 +84,7 @@ async def answer(turn: Turn, d: Dialog, text: str | None, choice: Choice | None)
     if isinstance(step, FreeTextStep):
         if choice is not None or not text or not normalise(text):
             return False
-        if turn.safeguarding.is_hateful(text):
+        if turn.service(Safeguarding).is_hateful(text):
             # Never echoed anywhere; the facilitator sees that it happened, not what was said.
             turn.event("hate_flag", d.id, step.id)
             turn.say(

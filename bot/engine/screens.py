@@ -1,52 +1,20 @@
-"""The screens around the dialogs: language choice, main menu, module lists, progress, help."""
+"""The screens around the dialogs: main menu, module lists, progress."""
 
 from __future__ import annotations
 
-from bot.content.models import Dialog, EndStep, SayStep
+from bot.content.models import Dialog
 from bot.engine import achievements
 from bot.engine.messages import Choice
 from bot.engine.turn import Turn
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_
+from bot.i18n import N_
 from bot.storage import repo
 
-CHOOSE_LANGUAGE = N_("Choose your language")
 KIND_LABELS = {"exercise": N_("Exercises"), "quiz": N_("Quizzes"), "lesson": N_("Lessons")}
 KIND_PROMPTS = {
     "exercise": N_("Choose a dialogue exercise:"),
     "quiz": N_("Choose a negotiation quiz:"),
     "lesson": N_("Choose a civic-rights lesson:"),
 }
-# Typed names for the language buttons, so "Français", "french" or "igifaransa" all work.
-LANGUAGE_ALIASES = {
-    "rw": ["kinyarwanda", "ikinyarwanda", "kinyarwandan"],
-    "fr": ["francais", "french", "igifaransa", "fransa"],
-    "en": ["english", "anglais", "icyongereza"],
-}
-
-
-def system_texts(turn: Turn, dialog_id: str) -> list[str]:
-    """The messages of a system dialog (welcome, help), walked from first to end."""
-    d = turn.content.get(dialog_id)
-    if d is None:
-        return []
-    texts, step_id, seen = [], d.first_step, set()
-    while step_id not in seen:
-        seen.add(step_id)
-        step = d.step(step_id)
-        texts.append(turn.content_text(d.id, step.id, "text", step.text))
-        if isinstance(step, EndStep) or not isinstance(step, SayStep):
-            break
-        step_id = step.next
-    return texts
-
-
-def language(turn: Turn, greet: bool = False) -> None:
-    if greet:
-        for text in system_texts(turn, "welcome"):
-            turn.say(text)
-    # Asked in all three languages: the first guess may be wrong.
-    question = " · ".join(turn.catalogs.gettext(lang, CHOOSE_LANGUAGE) for lang in LANGUAGES)
-    turn.ask(question, "language", [Choice(lang, LANGUAGE_NAMES[lang]) for lang in LANGUAGES])
 
 
 async def menu(turn: Turn, intro: str | None = None) -> None:
@@ -125,10 +93,3 @@ async def progress(turn: Turn) -> None:
             lines.append("🏅 " + _("Badges: {badges}").format(badges=names))
     turn.event("progress_viewed")
     turn.say("\n".join(lines))
-
-
-def help_(turn: Turn) -> None:
-    texts = system_texts(turn, "help")
-    for text in texts or [turn._("Send menu, language, progress, help or stop at any time.")]:
-        turn.say(text)
-    turn.event("help_viewed")

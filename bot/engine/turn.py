@@ -6,19 +6,40 @@ same transaction as the state change, so a crash loses the whole step or nothing
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from bot.content.loader import Content
-from bot.content.models import context
+from bot.content.models import EndStep, SayStep, context
 from bot.engine.messages import REPLY, Choice, Outbound
 from bot.i18n import Catalogs
-from bot.media import MediaStore
-from bot.safeguarding import Safeguarding
 from bot.storage.repo import DialogState, Event, User
+
+T = TypeVar("T")
+
+
+class Services:
+    """What domains share with their handlers (word lists, a media store, settings), looked up
+    by type: the core carries them without knowing any of them."""
+
+    def __init__(self, *values: object):
+        self._by_type: dict[type, object] = {}
+        for value in values:
+            self.add(value)
+
+    def add(self, value: object) -> None:
+        self._by_type[type(value)] = value
+
+    def get(self, kind: type[T]) -> T:
+        value = self._by_type.get(kind)
+        if value is None:
+            raise LookupError(f"no {kind.__name__} was given to the engine")
+        return value  # type: ignore[return-value]
+
 
 # The longest text every channel takes in one message (WhatsApp's 1,600 characters).
 MERGE_LIMIT = 1600
@@ -33,13 +54,27 @@ class Turn:
     catalogs: Catalogs
     now: datetime
     timezone: str = "Africa/Kigali"
-    safeguarding: Safeguarding = field(default_factory=Safeguarding)
+    services: Services = field(default_factory=Services)
     out: list[Outbound] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     # Set when the learner's data was erased in this turn: nothing more is written about them.
     erased: bool = False
-    media: MediaStore | None = None  # where certificates are written
-    reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2))  # before a session
+    # The engine's way back, set by the engine: the current question again, or the main menu.
+    _reprompt: Callable[[str | None], Awaitable[None]] | None = None
+    _home: Callable[[str | None], Awaitable[None]] | None = None
+
+    def service(self, kind: type[T]) -> T:
+        return self.services.get(kind)
+
+    async def reprompt(self, note: str | None = None) -> None:
+        """Say `note`, then ask the current question again (same buttons, same ids)."""
+        assert self._reprompt is not None, "only the engine makes a turn that can reprompt"
+        await self._reprompt(note)
+
+    async def home(self, intro: str | None = None) -> None:
+        """The main menu (for a new user, the first question), after `intro`."""
+        assert self._home is not None, "only the engine makes a turn that can go home"
+        await self._home(intro)
 
     @property
     def lang(self) -> str:
@@ -64,6 +99,21 @@ class Turn:
 
     def content_text(self, dialog_id: str, step_id: str, field_name: str, source: str) -> str:
         return self.catalogs.gettext(self.lang, source, context(dialog_id, step_id, field_name))
+
+    def system_texts(self, dialog_id: str) -> list[str]:
+        """The messages of a system dialog (welcome, help), walked from first to end."""
+        d = self.content.get(dialog_id)
+        if d is None:
+            return []
+        texts, step_id, seen = [], d.first_step, set()
+        while step_id not in seen:
+            seen.add(step_id)
+            step = d.step(step_id)
+            texts.append(self.content_text(d.id, step.id, "text", step.text))
+            if isinstance(step, EndStep) or not isinstance(step, SayStep):
+                break
+            step_id = step.next
+        return texts
 
     # -- output ---------------------------------------------------------------
 

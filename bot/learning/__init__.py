@@ -1,0 +1,85 @@
+"""Learning: the dialog runner, module lists, progress, achievements and certificates."""
+
+from __future__ import annotations
+
+from bot.engine import achievements, runner, screens
+from bot.engine.messages import Choice
+from bot.engine.router import Command, Router
+from bot.engine.turn import Turn
+
+
+def register(router: Router) -> None:
+    @router.set_home
+    async def home(turn: Turn, intro: str | None) -> None:
+        await screens.menu(turn, intro)
+
+    @router.command("menu", ("menu", "ahabanza", "urutonde", "menyu", "accueil"))
+    async def menu(turn: Turn, command: Command) -> None:
+        await screens.menu(turn)
+
+    @router.command(
+        "progress", ("progress", "aho ngeze", "intambwe", "progres", "progression", "mes progres")
+    )
+    async def progress(turn: Turn, command: Command) -> None:
+        await screens.progress(turn)
+        await turn.reprompt()
+
+    async def in_dialog(turn: Turn) -> bool:
+        d = turn.content.get(turn.state.dialog_id or "")
+        if d is None or not turn.state.step_id:
+            return False
+        runner.prompt(turn, d, new_prompt=False)
+        return True
+
+    @router.screen("dialog", reprompt=in_dialog, match_typed=False, needs_choice=False, expects_text=True)
+    async def answer(turn: Turn, text: str | None, choice: Choice | None) -> bool:
+        d = turn.content.get(turn.state.dialog_id or "")
+        if d is None or not turn.state.step_id:
+            return False
+        return await runner.answer(turn, d, text, choice)
+
+    @router.screen("certificate", needs_choice=False)
+    async def certificate(turn: Turn, text: str | None, choice: Choice | None) -> bool:
+        # A typed answer is the name to print, unless it matches a button.
+        if not await achievements.answer_certificate(turn, text, choice):
+            await screens.menu(turn)
+        return True
+
+    @router.screen("menu")
+    async def main_menu(turn: Turn, text: str | None, choice: Choice | None) -> bool:
+        assert choice is not None
+        if choice.id == "continue":
+            d = turn.content.get(turn.state.dialog_id or "")
+            if d is None:
+                return False
+            turn.event("module_resumed", d.id)
+            runner.prompt(turn, d)
+        else:
+            await screens.module_list(turn, choice.id)
+        return True
+
+    async def same_list(turn: Turn) -> bool:
+        if not turn.data.get("list_kind"):
+            return False
+        await screens.module_list(turn, turn.data["list_kind"])
+        return True
+
+    @router.screen("list", reprompt=same_list)
+    async def module_list(turn: Turn, text: str | None, choice: Choice | None) -> bool:
+        assert choice is not None
+        if choice.id == "menu":
+            await screens.menu(turn)
+            return True
+        d = turn.content.get(choice.id)
+        if d is None:
+            return False
+        await runner.start(turn, d)
+        return True
+
+    @router.screen("after", reask=True)
+    async def after_module(turn: Turn, text: str | None, choice: Choice | None) -> bool:
+        assert choice is not None
+        if choice.id == "retry" and await runner.retry_missed(turn):
+            return True
+        await screens.menu(turn)
+        return True
