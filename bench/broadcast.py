@@ -21,12 +21,12 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from bot import clubs
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
+from bot.clubs import model as clubs
 from bot.config import Settings
-from bot.engine.messages import utcnow
-from bot.outbox import OutboxSender, RateLimiter
+from bot.core.messages import utcnow
+from bot.delivery.outbox import OutboxSender, RateLimiter
 from bot.storage import repo
 from tests.fake_telegram import FakeBotAPI, running
 

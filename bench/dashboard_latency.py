@@ -28,11 +28,11 @@ import aiosqlite
 
 from bench.engine import SCRIPT
 from bench.stats import grow
-from bot import stats
 from bot.app import App
 from bot.config import Settings
-from bot.engine.messages import Inbound
-from bot.maintenance import Maintenance
+from bot.core.messages import Inbound
+from bot.stats import metrics as stats
+from bot.storage.maintenance import Maintenance
 
 Connect = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
 

@@ -16,10 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot import demo, stats
 from bot.app import App
 from bot.config import Settings
-from bot.engine.messages import utcnow
+from bot.core.messages import utcnow
+from bot.stats import demo
+from bot.stats import metrics as stats
 from bot.storage import repo
 
 

@@ -39,8 +39,8 @@ from bench.engine import SCRIPT
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
-from bot.engine.messages import Inbound
-from bot.server import make_senders
+from bot.core.messages import Inbound
+from bot.web.server import make_senders
 from tests.fake_telegram import Call, FakeBotAPI, running
 
 POLL_TIMEOUT = 1  # seconds; the fake answers a long poll as soon as an update arrives

@@ -34,7 +34,7 @@ from bench.engine import SCRIPT
 from bot.app import App
 from bot.channels.whatsapp import TWIML_EMPTY, WhatsAppChannel
 from bot.config import Settings
-from bot.server import build_web, make_senders
+from bot.web.server import build_web, make_senders
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, FakeTwilio, running, signed
 
 PATH = "/twilio/whatsapp"

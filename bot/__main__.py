@@ -9,11 +9,14 @@ import logging
 import sys
 from pathlib import Path
 
-from bot import cli_care, cli_clubs, cli_outbox, cli_stats
+from bot.care import cli as cli_care
+from bot.clubs import cli as cli_clubs
 from bot.config import ConfigError, Settings
 from bot.content.loader import InvalidContent, content_stats, load_content
+from bot.delivery import cli as cli_outbox
 from bot.i18n import Catalogs, InvalidDialogFile
 from bot.logsafe import mask_secrets
+from bot.stats import cli as cli_stats
 from bot.storage import preflight
 from bot.storage.db import Database
 
@@ -90,7 +93,7 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
         if args.db_command == "migrate":
             print(f"{settings.database_path}: schema version {await db.version()}")
         elif args.db_command == "prune":
-            from bot.maintenance import Maintenance
+            from bot.storage.maintenance import Maintenance
 
             pruned = await Maintenance(db, settings).prune()
             print(
@@ -118,7 +121,7 @@ async def _console(settings: Settings, user: str) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    from bot.server import serve
+    from bot.web.server import serve
 
     await serve(settings)
     return 0

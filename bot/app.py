@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.clubs import SessionReminders
+from bot.care.safeguarding import Safeguarding
+from bot.clubs.model import SessionReminders
 from bot.config import ConfigError, Settings
 from bot.content.loader import Content, InvalidContent, load_content
+from bot.core.engine import Engine
+from bot.core.turn import Services
+from bot.delivery.inbox import Inbox
 from bot.domains import build_router
-from bot.engine.core import Engine
-from bot.engine.turn import Services
 from bot.i18n import Catalogs
-from bot.inbox import Inbox
-from bot.media import MediaStore
-from bot.safeguarding import Safeguarding
 from bot.storage.db import Database
+from bot.storage.media import MediaStore
 
 
 def load_checked_content(settings: Settings) -> tuple[Content, Catalogs]:

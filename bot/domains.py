@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot import care, learning
-from bot.engine import clubs_chat
-from bot.engine.router import Router
+from bot import care, clubs, learning
+from bot.core.router import Router
 
 DOMAINS: tuple[Callable[[Router], None], ...] = (
     care.register,
     learning.register,
-    clubs_chat.register,
+    clubs.register,
 )
 
 

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from bot.app import App
-from bot.certificate import HEIGHT, WIDTH, CertificateText, render
-from bot.engine.messages import utcnow
+from bot.core.messages import utcnow
 from bot.i18n import LANGUAGES, format_date
-from bot.media import MediaStore
-from bot.server import build_web
+from bot.learning.certificate import HEIGHT, WIDTH, CertificateText, render
+from bot.storage.media import MediaStore
+from bot.web.server import build_web
 from tests.conftest import Chat
 
 

@@ -6,14 +6,14 @@ import ast
 from pathlib import Path
 
 from bot.app import App
+from bot.core.messages import Choice
+from bot.core.router import Command, Router
+from bot.core.turn import Turn
 from bot.domains import DOMAINS, build_router
-from bot.engine.messages import Choice
-from bot.engine.router import Command, Router
-from bot.engine.turn import Turn
 from tests.conftest import Chat
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
-CORE = ["engine/core.py", "engine/router.py", "engine/turn.py", "engine/intents.py", "engine/messages.py"]
+CORE = sorted(str(p.relative_to(BOT)) for p in (BOT / "core").glob("*.py"))
 # What the core may lean on besides itself: storage, translations, content as data, log ids.
 INFRASTRUCTURE = ("bot.storage", "bot.i18n", "bot.content", "bot.privacy", "bot.config")
 
@@ -32,13 +32,13 @@ def test_the_core_imports_no_domain() -> None:
     core = {"bot." + name.removesuffix(".py").replace("/", ".") for name in CORE}
     for name in CORE:
         for module in imports(BOT / name):
-            allowed = module in core or module.rsplit(".", 1)[0] in core or module == "bot.engine"
+            allowed = module in core or module.rsplit(".", 1)[0] in core or module == "bot.core"
             allowed = allowed or module.startswith(INFRASTRUCTURE)
             assert allowed, f"bot/{name} imports {module}, which is not core"
 
 
 def test_the_core_names_no_screen_of_a_domain() -> None:
-    source = (BOT / "engine/core.py").read_text(encoding="utf-8")
+    source = (BOT / "core/engine.py").read_text(encoding="utf-8")
     for name in ("dialog", "menu", "plan_", "announce_", "certificate", "consent", "rsvp", "club_"):
         assert f'"{name}' not in source, name
 

@@ -13,14 +13,14 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from bot import clubs
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel
+from bot.clubs import model as clubs
+from bot.clubs.scheduler import Scheduler
 from bot.config import Settings
-from bot.engine.messages import Inbound, utcnow
-from bot.outbox import OutboxSender
-from bot.scheduler import Scheduler
+from bot.core.messages import Inbound, utcnow
+from bot.delivery.outbox import OutboxSender
 from bot.storage import repo
 from tests import fake_telegram, fake_twilio
 

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import clubs
 from bot.app import App
 from bot.authz import Action, Role, allowed
-from bot.engine.messages import BULK, utcnow
-from bot.scheduler import Scheduler
+from bot.clubs import model as clubs
+from bot.clubs.scheduler import Scheduler
+from bot.core.messages import BULK, utcnow
 from bot.storage import repo
 from tests.conftest import Chat
 

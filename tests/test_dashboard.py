@@ -13,11 +13,11 @@ import httpx
 import pytest
 import uvicorn
 
-from bot import clubs
 from bot.app import App
-from bot.dashboard.accounts import add_account
-from bot.engine.messages import utcnow
-from bot.server import build_web
+from bot.clubs import model as clubs
+from bot.core.messages import utcnow
+from bot.stats.dashboard.accounts import add_account
+from bot.web.server import build_web
 from tests.conftest import Chat
 
 PASSWORD = "a long enough password"

@@ -8,7 +8,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Settings
-from bot.engine.messages import Inbound
+from bot.core.messages import Inbound
 from bot.i18n import LANGUAGES
 from tests.conftest import Chat
 

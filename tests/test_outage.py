@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
+from bot.care.safeguarding import Safeguarding, parse_officers
 from bot.channels.telegram import TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel
 from bot.config import Settings
-from bot.engine.messages import Inbound, utcnow
-from bot.outbox import OutboxSender
-from bot.safeguarding import Safeguarding, parse_officers
+from bot.core.messages import Inbound, utcnow
+from bot.delivery.outbox import OutboxSender
 from tests import fake_twilio
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, FakeTwilio

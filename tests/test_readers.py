@@ -15,13 +15,13 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from bot import cli_stats
 from bot.app import App
 from bot.config import Settings
-from bot.dashboard.accounts import add_account
-from bot.engine.messages import utcnow
-from bot.maintenance import Maintenance
-from bot.server import build_web
+from bot.core.messages import utcnow
+from bot.stats import cli as cli_stats
+from bot.stats.dashboard.accounts import add_account
+from bot.storage.maintenance import Maintenance
+from bot.web.server import build_web
 from tests.conftest import Chat
 
 T = TypeVar("T")

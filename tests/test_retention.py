@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import stats
 from bot.app import App
 from bot.config import ConfigError, Settings
-from bot.engine.messages import utcnow
-from bot.maintenance import Maintenance, Pruned
+from bot.core.messages import utcnow
+from bot.stats import metrics as stats
+from bot.storage.maintenance import Maintenance, Pruned
 from bot.storage.repo import iso
 
 NOW = datetime.fromisoformat("2026-11-20T12:00:00+00:00")

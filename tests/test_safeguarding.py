@@ -10,10 +10,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bot.app import App
+from bot.care.safeguarding import Safeguarding, Severity
 from bot.config import Settings
-from bot.engine.messages import Inbound
-from bot.outbox import Delivery, OutboxSender
-from bot.safeguarding import Safeguarding, Severity
+from bot.core.messages import Inbound
+from bot.delivery.outbox import Delivery, OutboxSender
 from tests.conftest import Chat
 
 OFFICER = ("console", "officer-1")
@@ -203,7 +203,7 @@ async def test_delete_erases_every_trace_but_the_aggregates(guarded_app: App) ->
 async def test_retention_pseudonymises_inactive_learners(app: App) -> None:
     from datetime import timedelta
 
-    from bot.engine.messages import utcnow
+    from bot.core.messages import utcnow
     from bot.storage import repo
 
     old = Inbound(

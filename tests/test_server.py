@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from bot.app import App
-from bot.server import build_web, configured_channels
+from bot.web.server import build_web, configured_channels
 
 
 async def test_healthz_reports_the_schema_version(app: App) -> None:

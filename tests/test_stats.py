@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import stats
 from bot.app import App
+from bot.stats import metrics as stats
 
 
 def at(day: int, hour: int = 10) -> str:
@@ -150,8 +150,8 @@ def test_small_counts_are_hidden() -> None:
 
 
 async def test_demo_data_is_marked_and_cleared_exactly(app: App) -> None:
-    from bot import demo
-    from bot.engine.messages import utcnow
+    from bot.core.messages import utcnow
+    from bot.stats import demo
     from bot.storage import repo
     from tests.conftest import Chat
 

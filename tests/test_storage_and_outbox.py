@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from bot.app import App
-from bot.engine.messages import BULK, REPLY, Inbound, Outbound, utcnow
-from bot.outbox import Delivery, OutboxSender
+from bot.core.messages import BULK, REPLY, Inbound, Outbound, utcnow
+from bot.delivery.outbox import Delivery, OutboxSender
 from bot.storage import repo
 from bot.storage.db import Database, migrations
 

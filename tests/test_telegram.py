@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
-from bot.server import build_web, make_senders
+from bot.web.server import build_web, make_senders
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 
 

@@ -15,8 +15,8 @@ import httpx
 
 from bot.app import App
 from bot.config import Settings
-from bot.health import Health
-from bot.server import build_web
+from bot.web.health import Health
+from bot.web.server import build_web
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 from tests.test_telegram import start_bot
 

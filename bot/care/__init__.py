@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.engine import care
-from bot.engine.messages import Choice, Inbound
-from bot.engine.router import Command, Router
-from bot.engine.turn import Turn
-from bot.safeguarding import Safeguarding
+from bot.care import chat as care
+from bot.care.safeguarding import Safeguarding
+from bot.core.messages import Choice, Inbound
+from bot.core.router import Command, Router
+from bot.core.turn import Turn
 from bot.storage import repo
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from starlette.routing import BaseRoute
 
-from bot.outbox import RateLimiter, Transport
+from bot.delivery.outbox import RateLimiter, Transport
 
 
 @dataclass

@@ -33,14 +33,14 @@ from telegram.request import HTTPXRequest
 from bot.app import App
 from bot.channels.runtime import ChannelRuntime
 from bot.config import ConfigError, Settings
-from bot.engine.core import Engine
-from bot.engine.messages import Inbound, Outbound
+from bot.core.engine import Engine
+from bot.core.messages import Inbound, Outbound
+from bot.delivery.inbox import Inbox
+from bot.delivery.outbox import Delivery, RateLimiter
 from bot.i18n import LANGUAGES, N_, Catalogs
-from bot.inbox import Inbox
 from bot.logsafe import mask_secrets
-from bot.media import MediaStore, is_media
-from bot.outbox import Delivery, RateLimiter
 from bot.privacy import log_id
+from bot.storage.media import MediaStore, is_media
 
 log = logging.getLogger(__name__)
 

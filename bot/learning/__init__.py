@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.engine import achievements, runner, screens
-from bot.engine.messages import Choice
-from bot.engine.router import Command, Router
-from bot.engine.turn import Turn
+from bot.core.messages import Choice
+from bot.core.router import Command, Router
+from bot.core.turn import Turn
+from bot.learning import achievements, runner, screens
 
 
 def register(router: Router) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.engine.messages import BULK, Outbound
+from bot.core.messages import BULK, Outbound
 
 T = TypeVar("T")
 

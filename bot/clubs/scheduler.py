@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot import clubs
-from bot.engine.messages import utcnow
+from bot.clubs import model as clubs
+from bot.core.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
 

@@ -10,9 +10,10 @@ import argparse
 from datetime import timedelta
 from pathlib import Path
 
-from bot import club_poster, clubs
+from bot.clubs import model as clubs
+from bot.clubs import poster as club_poster
 from bot.config import ConfigError, Settings
-from bot.engine.messages import utcnow
+from bot.core.messages import utcnow
 from bot.i18n import N_, Catalogs, format_datetime
 from bot.storage import repo
 from bot.storage.db import Database

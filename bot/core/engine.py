@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bot.content.loader import Content
-from bot.engine.intents import match_choice
-from bot.engine.messages import REPLY, Choice, Inbound, Outbound, utcnow
-from bot.engine.router import Command, Router, ScreenRoute
-from bot.engine.turn import Services, Turn
+from bot.core.intents import match_choice
+from bot.core.messages import REPLY, Choice, Inbound, Outbound, utcnow
+from bot.core.router import Command, Router, ScreenRoute
+from bot.core.turn import Services, Turn
 from bot.i18n import N_, Catalogs, negotiate
 from bot.privacy import log_id
 from bot.storage import repo

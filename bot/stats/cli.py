@@ -9,8 +9,9 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from bot import clubs, stats
+from bot.clubs import model as clubs
 from bot.config import ConfigError, Settings
+from bot.stats import metrics as stats
 from bot.storage.db import Database
 
 
@@ -81,8 +82,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(db: Database, args: argparse.Namespace) -> int:
-    from bot import demo
-    from bot.engine.messages import utcnow
+    from bot.core.messages import utcnow
+    from bot.stats import demo
     from bot.storage import repo
 
     async with db.exclusive() as conn:

@@ -16,15 +16,15 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import App
 from bot.channels.runtime import ChannelRuntime
-from bot.clubs import Renderer
+from bot.clubs.model import Renderer
+from bot.clubs.scheduler import Scheduler
 from bot.config import Settings
-from bot.dashboard.web import Dashboard
-from bot.health import Health
+from bot.delivery.outbox import OutboxSender
 from bot.logsafe import mask_secrets
-from bot.maintenance import Maintenance
-from bot.media import MediaStore
-from bot.outbox import OutboxSender
-from bot.scheduler import Scheduler
+from bot.stats.dashboard.web import Dashboard
+from bot.storage.maintenance import Maintenance
+from bot.storage.media import MediaStore
+from bot.web.health import Health
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import aiosqlite
 
 from bot.content.loader import Content
 from bot.content.models import EndStep, SayStep, context
-from bot.engine.messages import REPLY, Choice, Outbound
+from bot.core.messages import REPLY, Choice, Outbound
 from bot.i18n import Catalogs
 from bot.storage.repo import DialogState, Event, User
 

@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.engine.intents import normalise
-from bot.engine.messages import Choice, Inbound
+from bot.core.intents import normalise
+from bot.core.messages import Choice, Inbound
 
 if TYPE_CHECKING:
-    from bot.engine.turn import Turn
+    from bot.core.turn import Turn
 
 CommandHandler = Callable[["Turn", "Command"], Awaitable[None]]
 ScreenAnswer = Callable[["Turn", str | None, Choice | None], Awaitable[bool]]

@@ -7,19 +7,12 @@ State between messages lives in `DialogState` (step id + `data["run"]`).
 
 from __future__ import annotations
 
-from bot.content.models import (
-    ChoicesStep,
-    Dialog,
-    EndStep,
-    FreeTextStep,
-    QuestionStep,
-    SayStep,
-)
-from bot.engine import achievements, screens
-from bot.engine.intents import match_choice, normalise
-from bot.engine.messages import Choice
-from bot.engine.turn import Turn
-from bot.safeguarding import Safeguarding
+from bot.care.safeguarding import Safeguarding
+from bot.content.models import ChoicesStep, Dialog, EndStep, FreeTextStep, QuestionStep, SayStep
+from bot.core.intents import match_choice, normalise
+from bot.core.messages import Choice
+from bot.core.turn import Turn
+from bot.learning import achievements, screens
 from bot.storage import repo
 
 MAX_AUTO_STEPS = 50  # say-steps walked in one go; content validation already forbids cycles without input

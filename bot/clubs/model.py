@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bot.engine.messages import BULK, Choice, Outbound
+from bot.core.messages import BULK, Choice, Outbound
 from bot.i18n import N_, Catalogs, format_datetime
 from bot.storage.repo import Conn, Raw, iso
 

@@ -9,7 +9,7 @@ import argparse
 from datetime import UTC, datetime
 
 from bot.config import Settings
-from bot.engine.messages import utcnow
+from bot.core.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
 

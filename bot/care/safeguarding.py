@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.engine.intents import normalise
+from bot.core.intents import normalise
 from bot.i18n import LANGUAGES
 
 APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'"})

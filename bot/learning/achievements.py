@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.certificate import CertificateText, render
 from bot.content.models import Dialog
-from bot.engine.messages import Choice
-from bot.engine.turn import Turn
+from bot.core.messages import Choice
+from bot.core.turn import Turn
 from bot.i18n import N_, format_date
-from bot.media import MediaStore
+from bot.learning.certificate import CertificateText, render
 from bot.storage import repo
+from bot.storage.media import MediaStore
 
 BADGES = {
     "first_exercise": N_("First dialogue"),

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot import clubs
 from bot.authz import Action, allowed
-from bot.clubs import SessionReminders
-from bot.engine.messages import Choice
-from bot.engine.turn import Turn
+from bot.clubs import model as clubs
+from bot.clubs.model import SessionReminders
+from bot.core.messages import Choice
+from bot.core.turn import Turn
 from bot.i18n import format_datetime
 from bot.storage import repo
 
@@ -410,7 +410,7 @@ async def grant(turn: Turn, argument: str | None) -> None:
 
 async def stats_summary(turn: Turn) -> None:
     """Staff: the whole organisation. Facilitators: their own clubs. Last 30 days, no names."""
-    from bot import stats
+    from bot.stats import metrics as stats
 
     _ = turn._
     mine = await clubs.facilitated(turn.conn, turn.user.id)

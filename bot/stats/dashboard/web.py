@@ -21,10 +21,11 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from bot import clubs, stats
 from bot.app import App
-from bot.dashboard import charts
-from bot.dashboard.accounts import Account, LoginLimiter, Signer, authenticate, get_account
+from bot.clubs import model as clubs
+from bot.stats import metrics as stats
+from bot.stats.dashboard import charts
+from bot.stats.dashboard.accounts import Account, LoginLimiter, Signer, authenticate, get_account
 
 log = logging.getLogger(__name__)
 SESSION, NONCE = "cs_session", "cs_nonce"

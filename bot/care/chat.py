@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 
-from bot.engine.messages import REPLY, Choice, Outbound
-from bot.engine.turn import Turn
+from bot.care.safeguarding import Safeguarding, Severity
+from bot.core.messages import REPLY, Choice, Outbound
+from bot.core.turn import Turn
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_
-from bot.media import MediaStore
-from bot.safeguarding import Safeguarding, Severity
 from bot.storage import repo
+from bot.storage.media import MediaStore
 
 AGE_BANDS = {"u16": N_("Under 16"), "16_17": "16–17", "18_24": "18–24", "25p": "25+"}
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from bot import clubs
+from bot.clubs import model as clubs
 from bot.config import ConfigError, Settings
-from bot.engine.messages import utcnow
-from bot.media import MediaStore
+from bot.core.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
+from bot.storage.media import MediaStore
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -96,7 +96,7 @@ async def _add_staff(db: Database, args: argparse.Namespace) -> int:
     import getpass
     import sys
 
-    from bot.dashboard.accounts import add_account
+    from bot.stats.dashboard.accounts import add_account
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
     club_ids = None

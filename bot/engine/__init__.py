@@ -1,1 +1,0 @@
-"""The channel-agnostic engine: it imports nothing from Telegram or Twilio."""

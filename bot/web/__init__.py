@@ -1,0 +1,1 @@
+"""The web process: app assembly (webhooks, dashboard, media, /healthz) and health."""
