@@ -25,8 +25,8 @@ from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.clubs import model as clubs
 from bot.config import Settings
-from bot.core.messages import utcnow
 from bot.delivery.outbox import OutboxSender, RateLimiter
+from bot.messages import utcnow
 from bot.storage import repo
 from tests.fake_telegram import FakeBotAPI, running
 

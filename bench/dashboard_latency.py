@@ -30,7 +30,7 @@ from bench.engine import SCRIPT
 from bench.stats import grow
 from bot.app import App
 from bot.config import Settings
-from bot.core.messages import Inbound
+from bot.messages import Inbound
 from bot.stats import metrics as stats
 from bot.storage.maintenance import Maintenance
 

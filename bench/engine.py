@@ -21,7 +21,7 @@ import aiosqlite
 
 from bot.app import App
 from bot.config import Settings
-from bot.core.messages import Inbound
+from bot.messages import Inbound
 from bot.storage.db import PRAGMAS
 
 # A learner's realistic session: language, menu, a quiz, the exercise, menus.

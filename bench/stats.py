@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bot.app import App
 from bot.config import Settings
-from bot.core.messages import utcnow
+from bot.messages import utcnow
 from bot.stats import demo
 from bot.stats import metrics as stats
 from bot.storage import repo

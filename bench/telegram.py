@@ -39,7 +39,7 @@ from bench.engine import SCRIPT
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
-from bot.core.messages import Inbound
+from bot.messages import Inbound
 from bot.web.server import make_senders
 from tests.fake_telegram import Call, FakeBotAPI, running
 

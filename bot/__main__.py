@@ -9,14 +9,13 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.care import cli as cli_care
-from bot.clubs import cli as cli_clubs
+from bot.commandline import CommandLine
 from bot.config import ConfigError, Settings
+from bot.content.extract import InvalidDialogFile
 from bot.content.loader import InvalidContent, content_stats, load_content
-from bot.delivery import cli as cli_outbox
-from bot.i18n import Catalogs, InvalidDialogFile
+from bot.domains import COMMAND_LINES
+from bot.i18n import Catalogs
 from bot.logsafe import mask_secrets
-from bot.stats import cli as cli_stats
 from bot.storage import preflight
 from bot.storage.db import Database
 
@@ -40,10 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     stats = csub.add_parser("stats", help="count exercises, quizzes, questions, lessons and translations")
     stats.add_argument("--json", action="store_true", help="print JSON")
 
-    cli_care.add_parsers(sub)
-    cli_outbox.add_parsers(sub)
-    cli_clubs.add_parsers(sub)
-    cli_stats.add_parsers(sub)
+    cli = CommandLine(sub)
+    for register_cli in COMMAND_LINES:
+        register_cli(cli)
 
     i18n = sub.add_parser("i18n", help="translation catalogs")
     isub = i18n.add_subparsers(dest="i18n_command", metavar="ACTION", required=True)
@@ -127,34 +125,19 @@ async def _run(settings: Settings) -> int:
     return 0
 
 
-# Commands that open the database, and which of them may start from no database at all: those
-# that set a bot up (a new club, a first staff login, demo data). The rest read or change what
-# is there, so a missing file means a wrong DATABASE_URL or folder, not an empty bot.
-DB_COMMANDS = frozenset(
-    [
-        "run",
-        "console",
-        "db",
-        "escalations",
-        "privacy",
-        "users",
-        "clubs",
-        "sessions",
-        "broadcast",
-        "stats",
-        "export",
-        "demo-data",
-        "outbox",
-    ]
-)
+# Commands that open the database (`needs_database`, set by each domain's commands), and which
+# of them may start from no database at all: those that set a bot up (`creates_database`: a new
+# club, a first staff login, demo data). The rest read or change what is there, so a missing file
+# means a wrong DATABASE_URL or folder, not an empty bot.
+def _needs_database(args: argparse.Namespace) -> bool:
+    return args.command in ("run", "console", "db") or getattr(args, "needs_database", False)
 
 
 def _may_create_database(args: argparse.Namespace) -> bool:
     return (
-        args.command in ("run", "console", "demo-data")
+        args.command in ("run", "console")
         or (args.command == "db" and args.db_command == "migrate")
-        or (args.command == "clubs" and args.clubs_command == "create")
-        or (args.command == "users" and args.users_command == "add-staff")
+        or getattr(args, "creates_database", False)
     )
 
 
@@ -171,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         mask_secrets(settings)
-        if args.command in DB_COMMANDS:
+        if _needs_database(args):
             preflight.check(settings.database_path, may_create=_may_create_database(args))
         if args.command == "content":
             if args.content_command == "check":
@@ -186,14 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "db":
             return asyncio.run(_db(settings, args))
-        if args.command in ("escalations", "privacy", "users"):
-            return asyncio.run(cli_care.run(settings, args))
-        if args.command in ("clubs", "sessions", "broadcast"):
-            return asyncio.run(cli_clubs.run(settings, args))
-        if args.command in ("stats", "export", "demo-data"):
-            return asyncio.run(cli_stats.run(settings, args))
-        if args.command == "outbox":
-            return asyncio.run(cli_outbox.run(settings, args))
+        if getattr(args, "run", None) is not None:  # a domain's command
+            return asyncio.run(args.run(settings, args))
         if args.command == "console":
             return asyncio.run(_console(settings, args.user))
         if args.command == "run":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.core.turn import Turn
+
 
 class Role(StrEnum):
     LEARNER = "learner"
@@ -53,3 +55,8 @@ def allowed(role: str, facilitated: set[int], action: Action, club_id: int | Non
     if action in CLUB_ACTIONS:
         return club_id is not None and club_id in facilitated
     return False
+
+
+def refuse(turn: Turn, action: Action) -> None:
+    turn.event("denied", action=action.value)
+    turn.say(turn._("Sorry, only a club's facilitator or our staff can do that."))

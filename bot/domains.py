@@ -1,19 +1,34 @@
-"""The domains the bot is made of: each registers its commands, screens and guards here.
+"""The domains the bot is made of: each registers its chat commands, screens and guards, and
+its command-line commands, here.
 
-Adding a domain is a folder with a `register(router)` and one line below.
+Adding a domain is a folder with a `register(router)` (and a `register_cli(cli)`) and a line below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot import care, clubs, learning
+from bot import care, clubs, learning, stats
+from bot.care import cli as care_cli
+from bot.clubs import cli as clubs_cli
+from bot.commandline import CommandLine
 from bot.core.router import Router
+from bot.delivery import cli as delivery_cli
+from bot.stats import cli as stats_cli
 
 DOMAINS: tuple[Callable[[Router], None], ...] = (
     care.register,
     learning.register,
     clubs.register,
+    stats.register,
+)
+
+# Their commands on the command line (`python -m bot --help` lists them all).
+COMMAND_LINES: tuple[Callable[[CommandLine], None], ...] = (
+    care_cli.register_cli,
+    delivery_cli.register_cli,
+    clubs_cli.register_cli,
+    stats_cli.register_cli,
 )
 
 

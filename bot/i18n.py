@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import gettext as _gettext
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
@@ -133,36 +131,6 @@ def format_datetime(value: datetime, lang: str, tz: str = "Africa/Kigali", fmt: 
 def format_date(value: datetime, lang: str, tz: str = "Africa/Kigali") -> str:
     """A date in words in the learner's language (for certificates), in Rwanda's time zone."""
     return _babel_format_date(value.astimezone(ZoneInfo(tz)).date(), format="long", locale=lang)
-
-
-class InvalidDialogFile(ValueError):
-    """A dialog that cannot be read, met while extracting strings."""
-
-
-def extract_dialogs(
-    fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any
-) -> Iterator[tuple[int, str, tuple[str, str], list[str]]]:
-    """Babel extractor: every text of a dialog YAML, with msgctxt "<dialog>/<step>/<field>".
-
-    Wired in `babel.cfg` as `[bot.i18n:extract_dialogs: dialogs/**.yaml]`. It yields
-    `pgettext` calls so Babel's default keyword spec assigns the context.
-    """
-    from pydantic import ValidationError
-
-    from bot.content.models import Dialog, context
-
-    name = getattr(fileobj, "name", "a dialog file")
-    try:
-        dialog = Dialog.model_validate(yaml.safe_load(fileobj.read().decode("utf-8")))
-    except (yaml.YAMLError, ValidationError) as exc:
-        # Extracting from a broken file would drop its entries from every catalog.
-        first = str(exc).splitlines()[:3]
-        raise InvalidDialogFile(
-            f"{name} is not a valid dialog ({' '.join(first)}); "
-            "run `python -m bot content check` for the details"
-        ) from None
-    for lineno, (step_id, field, text) in enumerate(dialog.texts(), start=1):
-        yield lineno, "pgettext", (context(dialog.id, step_id, field), text), []
 
 
 def update_catalogs(root: Path) -> list[Path]:

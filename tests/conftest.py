@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Settings
-from bot.core.messages import Inbound, Outbound
+from bot.messages import Inbound, Outbound
 
 # The sample modules the engine tests walk: one per track, so that finishing one finishes its
 # track. The curriculum can grow without changing these tests; tests/test_curriculum.py

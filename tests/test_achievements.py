@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from bot.app import App
-from bot.core.messages import utcnow
 from bot.i18n import LANGUAGES, format_date
 from bot.learning.certificate import HEIGHT, WIDTH, CertificateText, render
+from bot.messages import utcnow
 from bot.storage.media import MediaStore
 from bot.web.server import build_web
 from tests.conftest import Chat

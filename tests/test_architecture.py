@@ -6,16 +6,17 @@ import ast
 from pathlib import Path
 
 from bot.app import App
-from bot.core.messages import Choice
 from bot.core.router import Command, Router
 from bot.core.turn import Turn
 from bot.domains import DOMAINS, build_router
+from bot.messages import Choice
 from tests.conftest import Chat
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
 CORE = sorted(str(p.relative_to(BOT)) for p in (BOT / "core").glob("*.py"))
-# What the core may lean on besides itself: storage, translations, content as data, log ids.
-INFRASTRUCTURE = ("bot.storage", "bot.i18n", "bot.content", "bot.privacy", "bot.config")
+# What the core may lean on besides itself: the messages that cross it, storage, translations,
+# content as data, log ids.
+INFRASTRUCTURE = ("bot.messages", "bot.storage", "bot.i18n", "bot.content", "bot.privacy", "bot.config")
 
 
 def imports(path: Path) -> set[str]:
@@ -35,6 +36,40 @@ def test_the_core_imports_no_domain() -> None:
             allowed = module in core or module.rsplit(".", 1)[0] in core or module == "bot.core"
             allowed = allowed or module.startswith(INFRASTRUCTURE)
             assert allowed, f"bot/{name} imports {module}, which is not core"
+
+
+def package_graph() -> dict[str, set[str]]:
+    """bot's packages and top-level modules (bot.core, bot.clubs, bot.app ...) and what each imports."""
+    units = {p.name for p in BOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    units |= {p.stem for p in BOT.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in BOT.rglob("*.py"):
+        node = "bot." + path.relative_to(BOT).parts[0].removesuffix(".py")
+        for module in imports(path):
+            parts = module.split(".")
+            if len(parts) > 1 and parts[1] in units and f"bot.{parts[1]}" != node:
+                graph.setdefault(node, set()).add(f"bot.{parts[1]}")
+    return graph
+
+
+def test_no_import_cycle_between_packages() -> None:
+    graph = package_graph()
+    assert {"bot.core", "bot.care", "bot.clubs", "bot.learning", "bot.stats", "bot.storage"} <= set(graph)
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                cycle = [*path[path.index(target) :], target] if target in path else [node, target]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target, [*path, target])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
 
 
 def test_the_core_names_no_screen_of_a_domain() -> None:

@@ -19,8 +19,8 @@ from bot.channels.whatsapp import WhatsAppChannel
 from bot.clubs import model as clubs
 from bot.clubs.scheduler import Scheduler
 from bot.config import Settings
-from bot.core.messages import Inbound, utcnow
 from bot.delivery.outbox import OutboxSender
+from bot.messages import Inbound, utcnow
 from bot.storage import repo
 from tests import fake_telegram, fake_twilio
 

@@ -12,7 +12,7 @@ from bot.app import App
 from bot.authz import Action, Role, allowed
 from bot.clubs import model as clubs
 from bot.clubs.scheduler import Scheduler
-from bot.core.messages import BULK, utcnow
+from bot.messages import BULK, utcnow
 from bot.storage import repo
 from tests.conftest import Chat
 

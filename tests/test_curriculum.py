@@ -18,9 +18,9 @@ from bot.app import App
 from bot.config import Settings
 from bot.content.loader import load_content
 from bot.content.models import ChoicesStep, Dialog, FreeTextStep, QuestionStep
-from bot.core.messages import Outbound
 from bot.i18n import LANGUAGES, Catalogs
 from bot.learning.screens import KIND_LABELS
+from bot.messages import Outbound
 from tests.conftest import Chat
 
 REAL = Settings()

@@ -15,7 +15,7 @@ import uvicorn
 
 from bot.app import App
 from bot.clubs import model as clubs
-from bot.core.messages import utcnow
+from bot.messages import utcnow
 from bot.stats.dashboard.accounts import add_account
 from bot.web.server import build_web
 from tests.conftest import Chat

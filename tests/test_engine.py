@@ -8,8 +8,8 @@ import pytest
 
 from bot.app import App
 from bot.config import Settings
-from bot.core.messages import Inbound
 from bot.i18n import LANGUAGES
+from bot.messages import Inbound
 from tests.conftest import Chat
 
 

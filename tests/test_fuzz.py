@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import App
-from bot.core.messages import Inbound
+from bot.messages import Inbound
 
 counter = itertools.count()
 

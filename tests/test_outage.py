@@ -20,8 +20,8 @@ from bot.care.safeguarding import Safeguarding, parse_officers
 from bot.channels.telegram import TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel
 from bot.config import Settings
-from bot.core.messages import Inbound, utcnow
 from bot.delivery.outbox import OutboxSender
+from bot.messages import Inbound, utcnow
 from tests import fake_twilio
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, FakeTwilio

@@ -17,7 +17,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Settings
-from bot.core.messages import utcnow
+from bot.messages import utcnow
 from bot.stats import cli as cli_stats
 from bot.stats.dashboard.accounts import add_account
 from bot.storage.maintenance import Maintenance

@@ -13,7 +13,7 @@ import pytest
 
 from bot.app import App
 from bot.config import ConfigError, Settings
-from bot.core.messages import utcnow
+from bot.messages import utcnow
 from bot.stats import metrics as stats
 from bot.storage.maintenance import Maintenance, Pruned
 from bot.storage.repo import iso

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from bot.app import App
 from bot.care.safeguarding import Safeguarding, Severity
 from bot.config import Settings
-from bot.core.messages import Inbound
 from bot.delivery.outbox import Delivery, OutboxSender
+from bot.messages import Inbound
 from tests.conftest import Chat
 
 OFFICER = ("console", "officer-1")
@@ -203,7 +203,7 @@ async def test_delete_erases_every_trace_but_the_aggregates(guarded_app: App) ->
 async def test_retention_pseudonymises_inactive_learners(app: App) -> None:
     from datetime import timedelta
 
-    from bot.core.messages import utcnow
+    from bot.messages import utcnow
     from bot.storage import repo
 
     old = Inbound(

@@ -150,7 +150,7 @@ def test_small_counts_are_hidden() -> None:
 
 
 async def test_demo_data_is_marked_and_cleared_exactly(app: App) -> None:
-    from bot.core.messages import utcnow
+    from bot.messages import utcnow
     from bot.stats import demo
     from bot.storage import repo
     from tests.conftest import Chat

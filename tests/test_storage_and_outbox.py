@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from bot.app import App
-from bot.core.messages import BULK, REPLY, Inbound, Outbound, utcnow
 from bot.delivery.outbox import Delivery, OutboxSender
+from bot.messages import BULK, REPLY, Inbound, Outbound, utcnow
 from bot.storage import repo
 from bot.storage.db import Database, migrations
 

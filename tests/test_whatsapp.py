@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from bot.app import App
 from bot.channels.whatsapp import WhatsAppChannel, language_from_number, split_text
 from bot.config import Settings
-from bot.core.messages import BULK, Outbound, utcnow
 from bot.delivery.outbox import OutboxSender
+from bot.messages import BULK, Outbound, utcnow
 from bot.storage import repo
 from bot.web.server import build_web, make_senders
 from tests.fake_telegram import wait_for

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from bot.care import chat as care
 from bot.care.safeguarding import Safeguarding
-from bot.core.messages import Choice, Inbound
 from bot.core.router import Command, Router
 from bot.core.turn import Turn
+from bot.messages import Choice, Inbound
 from bot.storage import repo
 
 

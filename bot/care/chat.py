@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 
 from bot.care.safeguarding import Safeguarding, Severity
-from bot.core.messages import REPLY, Choice, Outbound
 from bot.core.turn import Turn
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_
+from bot.messages import REPLY, Choice, Outbound
 from bot.storage import repo
 from bot.storage.media import MediaStore
 

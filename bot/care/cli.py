@@ -6,15 +6,16 @@ import argparse
 from datetime import timedelta
 
 from bot.clubs import model as clubs
+from bot.commandline import CommandLine
 from bot.config import ConfigError, Settings
-from bot.core.messages import utcnow
+from bot.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
 from bot.storage.media import MediaStore
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    esc = sub.add_parser("escalations", help="safeguarding escalations: list, show, close")
+def register_cli(cli: CommandLine) -> None:
+    esc = cli.command("escalations", "safeguarding escalations: list, show, close", run)
     esub = esc.add_subparsers(dest="escalations_command", metavar="ACTION", required=True)
     lst = esub.add_parser("list", help="open escalations (--all for closed ones too)")
     lst.add_argument("--all", action="store_true")
@@ -24,28 +25,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     close.add_argument("id", type=int)
     close.add_argument("--note", default=None, help="what was done (no names, please)")
 
-    privacy = sub.add_parser("privacy", help="data protection jobs")
+    privacy = cli.command("privacy", "data protection jobs", run)
     psub = privacy.add_subparsers(dest="privacy_command", metavar="ACTION", required=True)
     retention = psub.add_parser("retention", help="pseudonymise learners inactive for longer than --days")
     retention.add_argument("--days", type=int, required=True)
 
-    users = sub.add_parser("users", help="manage users")
-    usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    usub = cli.group("users", "manage users")
     consent = usub.add_parser("consent", help="record a guardian's consent given to a facilitator")
+    consent.set_defaults(run=run)
     consent.add_argument(
         "user", metavar="CHANNEL:ADDRESS", help="e.g. telegram:42 or whatsapp:whatsapp:+2507..."
     )
     consent.add_argument("--guardian", action="store_true", required=True, help="the guardian agreed")
-    staff = usub.add_parser("add-staff", help="create (or reset) a dashboard login; asks for the password")
-    staff.add_argument("username")
-    staff.add_argument(
-        "--club", action="append", metavar="CODE", help="a facilitator login for this club (repeat)"
-    )
-    staff.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     grant = usub.add_parser("grant", help="give a role: facilitator (of --club), staff, admin or learner")
     grant.add_argument("role", choices=("learner", "facilitator", "staff", "admin"))
     grant.add_argument("user", metavar="CHANNEL:ADDRESS", help="e.g. telegram:42")
     grant.add_argument("--club", metavar="CODE", help="the club, for a facilitator")
+    grant.set_defaults(run=run)
 
 
 def _user_ref(value: str) -> tuple[str, str]:
@@ -68,8 +64,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                     media.delete(ref)
             print(f"pseudonymised {n} learner(s) inactive for more than {args.days} days")
             return 0
-        if args.users_command == "add-staff":
-            return await _add_staff(db, args)
         channel, address = _user_ref(args.user)
         if args.users_command == "grant":
             return await _grant(db, args, channel, address)
@@ -90,31 +84,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await db.close()
-
-
-async def _add_staff(db: Database, args: argparse.Namespace) -> int:
-    import getpass
-    import sys
-
-    from bot.stats.dashboard.accounts import add_account
-
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
-    club_ids = None
-    async with db.transaction() as conn:
-        if args.club:
-            club_ids = []
-            for code in args.club:
-                club = await clubs.club_by_code(conn, code)
-                if club is None:
-                    raise ConfigError(f"no club with the code {code!r}")
-                club_ids.append(club.id)
-        try:
-            await add_account(conn, args.username, password, club_ids, utcnow())
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    scope = "every club" if club_ids is None else f"{len(club_ids)} club(s)"
-    print(f"dashboard login {args.username!r} ready ({scope}); open /dashboard")
-    return 0
 
 
 async def _grant(db: Database, args: argparse.Namespace, channel: str, address: str) -> int:

@@ -12,8 +12,8 @@ import sys
 from typing import TextIO
 
 from bot.app import App
-from bot.core.messages import Inbound, Outbound
 from bot.delivery.outbox import Delivery, OutboxSender
+from bot.messages import Inbound, Outbound
 
 CHANNEL = "console"
 

@@ -34,11 +34,11 @@ from bot.app import App
 from bot.channels.runtime import ChannelRuntime
 from bot.config import ConfigError, Settings
 from bot.core.engine import Engine
-from bot.core.messages import Inbound, Outbound
 from bot.delivery.inbox import Inbox
 from bot.delivery.outbox import Delivery, RateLimiter
 from bot.i18n import LANGUAGES, N_, Catalogs
 from bot.logsafe import mask_secrets
+from bot.messages import Inbound, Outbound
 from bot.privacy import log_id
 from bot.storage.media import MediaStore, is_media
 

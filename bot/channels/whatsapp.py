@@ -27,10 +27,10 @@ from bot.app import App
 from bot.channels.runtime import ChannelRuntime
 from bot.channels.whatsapp_templates import Templates
 from bot.config import ConfigError, Settings
-from bot.core.messages import Inbound, Outbound, utcnow
 from bot.delivery.inbox import Inbox
 from bot.delivery.outbox import Delivery, RateLimiter, record_status
 from bot.i18n import N_
+from bot.messages import Inbound, Outbound, utcnow
 from bot.privacy import log_id
 from bot.storage.media import PREFIX as MEDIA_PREFIX
 from bot.storage.media import is_media

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.clubs import chat, facilitator
-from bot.core.messages import Choice
 from bot.core.router import Command, Router
 from bot.core.turn import Turn
+from bot.messages import Choice
 
 # A facilitator following sessions: the screens `facilitator.answer_sessions` handles.
 FOLLOW_SCREENS = (
@@ -51,10 +51,6 @@ def register(router: Router) -> None:
     @router.command("grant", with_argument=("grant",))  # admins: "grant facilitator telegram:42 K7Q2"
     async def grant(turn: Turn, command: Command) -> None:
         await facilitator.grant(turn, command.argument)
-
-    @router.command("stats", ("stats", "statistics", "imibare", "statistiques"))
-    async def stats(turn: Turn, command: Command) -> None:
-        await facilitator.stats_summary(turn)
 
     async def staff_answer(turn: Turn, text: str | None, choice: Choice | None) -> bool:
         screen = turn.screen or ""

@@ -6,9 +6,9 @@ import json
 
 from bot.clubs import model as clubs
 from bot.core.intents import match_choice
-from bot.core.messages import Choice
 from bot.core.turn import Turn
 from bot.i18n import format_datetime
+from bot.messages import Choice
 
 # Typed answers to an invitation, besides its numbers and labels.
 RSVP_WORDS = {

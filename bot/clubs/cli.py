@@ -12,19 +12,21 @@ from pathlib import Path
 
 from bot.clubs import model as clubs
 from bot.clubs import poster as club_poster
+from bot.commandline import CommandLine
 from bot.config import ConfigError, Settings
-from bot.core.messages import utcnow
 from bot.i18n import N_, Catalogs, format_datetime
+from bot.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
 
 ROLES = ("learner", "facilitator", "staff", "admin")
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    c = sub.add_parser("clubs", help="create and list clubs")
+def register_cli(cli: CommandLine) -> None:
+    c = cli.command("clubs", "create and list clubs", run)
     csub = c.add_subparsers(dest="clubs_command", metavar="ACTION", required=True)
     create = csub.add_parser("create", help="create a club; prints its join code")
+    create.set_defaults(creates_database=True)  # the first thing a new bot is told to do
     create.add_argument("--name", required=True)
     create.add_argument("--district", required=True, help="e.g. Huye, Gisagara, Nyaruguru, Nyanza, Nyabihu")
     create.add_argument("--language", choices=("rw", "fr", "en"), default="rw")
@@ -33,7 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     qr.add_argument("code", metavar="CODE")
     qr.add_argument("--out", default=None, help="PNG file to write (default: club-CODE.png)")
 
-    s = sub.add_parser("sessions", help="club sessions: create, invite, cancel")
+    s = cli.command("sessions", "club sessions: create, invite, cancel", run)
     ssub = s.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
     screate = ssub.add_parser("create", help="plan a session (it is not sent until `invite`)")
     screate.add_argument("--club", required=True, metavar="CODE")
@@ -45,7 +47,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     can = ssub.add_parser("cancel", help="cancel a session and tell everyone invited")
     can.add_argument("session", type=int, metavar="SESSION_ID")
 
-    b = sub.add_parser("broadcast", help="what happened to a session's invitations")
+    b = cli.command("broadcast", "what happened to a session's invitations", run)
     bsub = b.add_subparsers(dest="broadcast_command", metavar="ACTION", required=True)
     st = bsub.add_parser("status", help="sent, delivered, failed, and each RSVP answer")
     st.add_argument("session", type=int, metavar="SESSION_ID")

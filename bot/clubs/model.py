@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from bot.core.messages import BULK, Choice, Outbound
 from bot.i18n import N_, Catalogs, format_datetime
+from bot.messages import BULK, Choice, Outbound
 from bot.storage.repo import Conn, Raw, iso
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud

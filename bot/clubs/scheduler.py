@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.clubs import model as clubs
-from bot.core.messages import utcnow
+from bot.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from bot.content.loader import Content
 from bot.core.intents import match_choice
-from bot.core.messages import REPLY, Choice, Inbound, Outbound, utcnow
 from bot.core.router import Command, Router, ScreenRoute
 from bot.core.turn import Services, Turn
 from bot.i18n import N_, Catalogs, negotiate
+from bot.messages import REPLY, Choice, Inbound, Outbound, utcnow
 from bot.privacy import log_id
 from bot.storage import repo
 from bot.storage.db import Database

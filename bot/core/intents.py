@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.core.messages import Choice
+from bot.messages import Choice
 
 _PUNCT_EDGES = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
 _SPACES = re.compile(r"\s+")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.core.intents import normalise
-from bot.core.messages import Choice, Inbound
+from bot.messages import Choice, Inbound
 
 if TYPE_CHECKING:
     from bot.core.turn import Turn

@@ -15,8 +15,8 @@ import aiosqlite
 
 from bot.content.loader import Content
 from bot.content.models import EndStep, SayStep, context
-from bot.core.messages import REPLY, Choice, Outbound
 from bot.i18n import Catalogs
+from bot.messages import REPLY, Choice, Outbound
 from bot.storage.repo import DialogState, Event, User
 
 T = TypeVar("T")

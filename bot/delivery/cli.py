@@ -8,14 +8,15 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from bot.commandline import CommandLine
 from bot.config import Settings
-from bot.core.messages import utcnow
+from bot.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    outbox = sub.add_parser("outbox", help="messages waiting, held or failed, per channel")
+def register_cli(cli: CommandLine) -> None:
+    outbox = cli.command("outbox", "messages waiting, held or failed, per channel", run)
     osub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="COMMAND")
     osub.add_parser("status", help="counts per channel and status, and why messages are held or failed")
     retry = osub.add_parser("retry-held", help="queue held messages again (e.g. after adding a template)")

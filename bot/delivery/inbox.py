@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.core.messages import Inbound, utcnow
+from bot.messages import Inbound, utcnow
 from bot.privacy import log_id
 from bot.storage import repo
 from bot.storage.db import Database

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from bot.core.messages import Outbound, utcnow
+from bot.messages import Outbound, utcnow
 from bot.privacy import log_id
 from bot.storage import repo
 from bot.storage.db import Database

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.core.messages import Choice
 from bot.core.router import Command, Router
 from bot.core.turn import Turn
 from bot.learning import achievements, runner, screens
+from bot.messages import Choice
 
 
 def register(router: Router) -> None:

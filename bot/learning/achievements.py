@@ -11,10 +11,10 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.content.models import Dialog
-from bot.core.messages import Choice
 from bot.core.turn import Turn
 from bot.i18n import N_, format_date
 from bot.learning.certificate import CertificateText, render
+from bot.messages import Choice
 from bot.storage import repo
 from bot.storage.media import MediaStore
 

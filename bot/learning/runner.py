@@ -10,9 +10,9 @@ from __future__ import annotations
 from bot.care.safeguarding import Safeguarding
 from bot.content.models import ChoicesStep, Dialog, EndStep, FreeTextStep, QuestionStep, SayStep
 from bot.core.intents import match_choice, normalise
-from bot.core.messages import Choice
 from bot.core.turn import Turn
 from bot.learning import achievements, screens
+from bot.messages import Choice
 from bot.storage import repo
 
 MAX_AUTO_STEPS = 50  # say-steps walked in one go; content validation already forbids cycles without input

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.content.models import Dialog
-from bot.core.messages import Choice
 from bot.core.turn import Turn
 from bot.i18n import N_
 from bot.learning import achievements
+from bot.messages import Choice
 from bot.storage import repo
 
 KIND_LABELS = {"exercise": N_("Exercises"), "quiz": N_("Quizzes"), "lesson": N_("Lessons")}

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import json
 import sys
 from datetime import UTC, datetime
 
 from bot.clubs import model as clubs
+from bot.commandline import CommandLine
 from bot.config import ConfigError, Settings
+from bot.messages import utcnow
 from bot.stats import metrics as stats
+from bot.stats.dashboard.accounts import add_account
 from bot.storage.db import Database
 
 
@@ -22,8 +26,8 @@ def _date(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-01") from None
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    s = sub.add_parser("stats", help="engagement figures (no names, no numbers; counts under 5 shown as <5)")
+def register_cli(cli: CommandLine) -> None:
+    s = cli.command("stats", "engagement figures (no names, no numbers; counts under 5 shown as <5)", run)
     s.add_argument("--club", metavar="CODE")
     s.add_argument("--district")
     s.add_argument("--language", choices=("rw", "fr", "en"))
@@ -32,13 +36,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     s.add_argument("--since", type=_date, metavar="YYYY-MM-DD")
     s.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="up to, not including, this day")
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    d = sub.add_parser("demo-data", help="seed synthetic, clearly marked activity to try the dashboard")
+    d = cli.command("demo-data", "seed synthetic, clearly marked activity to try the dashboard", run)
+    d.set_defaults(creates_database=True)
     d.add_argument("--users", type=int, default=5000)
     d.add_argument("--clear", action="store_true", help="remove the demo data instead")
-    e = sub.add_parser("export", help="export data with pseudonymous ids")
+    e = cli.command("export", "export data with pseudonymous ids", run)
     esub = e.add_subparsers(dest="export_command", metavar="WHAT", required=True)
     ev = esub.add_parser("events", help="analytics events as CSV on stdout")
     ev.add_argument("--since", type=_date, metavar="YYYY-MM-DD", required=True)
+    staff = cli.group("users", "manage users").add_parser(
+        "add-staff", help="create (or reset) a dashboard login; asks for the password"
+    )
+    staff.add_argument("username")
+    staff.add_argument(
+        "--club", action="append", metavar="CODE", help="a facilitator login for this club (repeat)"
+    )
+    staff.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    staff.set_defaults(run=add_staff, creates_database=True)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -82,7 +96,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(db: Database, args: argparse.Namespace) -> int:
-    from bot.core.messages import utcnow
     from bot.stats import demo
     from bot.storage import repo
 
@@ -111,4 +124,33 @@ async def _export(db: Database, args: argparse.Namespace) -> int:
     ):
         async for row in cur:
             writer.writerow(list(row))
+    return 0
+
+
+async def add_staff(settings: Settings, args: argparse.Namespace) -> int:
+    """A dashboard login for staff, or for a facilitator's clubs."""
+    db = await Database.open(settings.database_path)
+    try:
+        return await _add_staff(db, args)
+    finally:
+        await db.close()
+
+
+async def _add_staff(db: Database, args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    club_ids = None
+    async with db.transaction() as conn:
+        if args.club:
+            club_ids = []
+            for code in args.club:
+                club = await clubs.club_by_code(conn, code)
+                if club is None:
+                    raise ConfigError(f"no club with the code {code!r}")
+                club_ids.append(club.id)
+        try:
+            await add_account(conn, args.username, password, club_ids, utcnow())
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    scope = "every club" if club_ids is None else f"{len(club_ids)} club(s)"
+    print(f"dashboard login {args.username!r} ready ({scope}); open /dashboard")
     return 0

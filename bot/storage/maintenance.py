@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.config import Settings
-from bot.core.messages import utcnow
+from bot.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.core.messages import BULK, Outbound
+from bot.messages import BULK, Outbound
 
 T = TypeVar("T")
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.core.messages import utcnow
 from bot.delivery.inbox import backlog as inbox_backlog
 from bot.delivery.outbox import OutboxSender
+from bot.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
 

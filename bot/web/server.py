@@ -68,7 +68,7 @@ def build_web(
         return FileResponse(path, media_type="image/png")
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/media/{name}", media_file)]
-    routes += Dashboard.create(app).routes()
+    routes += Dashboard.create(app.db, app.settings).routes()
     for channel in channels or []:
         routes += channel.routes
     return Starlette(routes=routes)

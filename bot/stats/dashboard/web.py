@@ -21,11 +21,12 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from bot.app import App
 from bot.clubs import model as clubs
+from bot.config import Settings
 from bot.stats import metrics as stats
 from bot.stats.dashboard import charts
 from bot.stats.dashboard.accounts import Account, LoginLimiter, Signer, authenticate, get_account
+from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 SESSION, NONCE = "cs_session", "cs_nonce"
@@ -34,20 +35,21 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 @dataclass
 class Dashboard:
-    app: App
+    db: Database
+    settings: Settings
     signer: Signer
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
     @classmethod
-    def create(cls, app: App) -> Dashboard:
-        secret = app.settings.dashboard_secret
+    def create(cls, db: Database, settings: Settings) -> Dashboard:
+        secret = settings.dashboard_secret
         if not secret:
             log.warning("DASHBOARD_SECRET is not set: dashboard logins end when the process restarts")
-        return cls(app, Signer((secret or secrets.token_hex(32)).encode()))
+        return cls(db, settings, Signer((secret or secrets.token_hex(32)).encode()))
 
     @property
     def secure(self) -> bool:
-        return (self.app.settings.public_base_url or "").startswith("https://")
+        return (self.settings.public_base_url or "").startswith("https://")
 
     def routes(self) -> list[Route]:
         return [
@@ -85,7 +87,7 @@ class Dashboard:
             return self._with_nonce(
                 request, "login.html", {"title": "Login", "error": "Too many attempts. Wait 15 minutes."}, 429
             )
-        async with self.app.db.reader() as conn:
+        async with self.db.reader() as conn:
             account = await authenticate(conn, username, str(form.get("password") or ""))
         if account is None:
             self.limiter.failed(f"ip:{client}", f"user:{username}")
@@ -110,7 +112,7 @@ class Dashboard:
         account_id = self.signer.session_account(request.cookies.get(SESSION))
         if account_id is None:
             return None
-        async with self.app.db.reader() as conn:
+        async with self.db.reader() as conn:
             return await get_account(conn, account_id)
 
     # -- the page -----------------------------------------------------------------------
@@ -133,7 +135,7 @@ class Dashboard:
                     problem, chosen[key] = f"{chosen[key]!r} is not a date; it was ignored.", ""
         club_ids = account.club_ids
         if chosen["club"]:
-            async with self.app.db.reader() as conn:
+            async with self.db.reader() as conn:
                 club = await clubs.club_by_code(conn, chosen["club"])
             if club is None or (club_ids is not None and club.id not in club_ids):
                 problem, chosen["club"] = "That club is not one you can see; showing all of yours.", ""
@@ -155,7 +157,7 @@ class Dashboard:
         if account is None:
             return RedirectResponse("/dashboard/login", status_code=303)
         f, chosen, problem = await self._filters(request, account)
-        async with self.app.db.reader() as conn:
+        async with self.db.reader() as conn:
             shown = stats.present(await stats.summary(conn, f))
             per_club = await stats.sessions_by_club(conn, f)
             visible = await clubs.clubs_by_ids(
@@ -207,7 +209,7 @@ class Dashboard:
         if account is None:
             return RedirectResponse("/dashboard/login", status_code=303)
         f, _, _ = await self._filters(request, account)
-        async with self.app.db.reader() as conn:
+        async with self.db.reader() as conn:
             shown = stats.present(await stats.summary(conn, f))
         out = io.StringIO()
         writer = csv.writer(out)
