@@ -10,6 +10,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bot.app import App
+from bot.care import queries as care_queries
 from bot.care.safeguarding import Safeguarding, Severity
 from bot.config import Settings
 from bot.delivery.outbox import Delivery, OutboxSender
@@ -204,7 +205,6 @@ async def test_retention_pseudonymises_inactive_learners(app: App) -> None:
     from datetime import timedelta
 
     from bot.messages import utcnow
-    from bot.storage import repo
 
     old = Inbound(
         "console",
@@ -217,7 +217,7 @@ async def test_retention_pseudonymises_inactive_learners(app: App) -> None:
     await app.engine.handle(old)
     await app.engine.handle(Inbound("console", "+250700000002", text="hello", external_id="b"))
     async with app.db.transaction() as conn:
-        assert await repo.pseudonymise_inactive(conn, utcnow() - timedelta(days=365)) == 1
+        assert await care_queries.pseudonymise_inactive(conn, utcnow() - timedelta(days=365)) == 1
     async with app.db.conn.execute("SELECT address, display_name FROM users ORDER BY id") as cur:
         rows = [tuple(r) for r in await cur.fetchall()]
     assert rows[0][0].startswith("retired:") and rows[0][1] is None

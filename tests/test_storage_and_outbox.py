@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from bot.app import App
+from bot.delivery import queries as delivery_queries
 from bot.delivery.outbox import Delivery, OutboxSender
 from bot.messages import BULK, REPLY, Inbound, Outbound, utcnow
 from bot.storage import repo
@@ -125,7 +126,7 @@ async def test_permanent_failure_and_unreachable_user(app: App) -> None:
 async def test_crash_leftovers_are_sent_after_restart(app: App) -> None:
     await enqueue(app, msg("a", "in flight when we died"))
     async with app.db.exclusive() as conn:
-        claim = await repo.in_thread(conn, repo.claim_due, "console", 10, 4, set(), utcnow())
+        claim = await repo.in_thread(conn, delivery_queries.claim_due, "console", 10, 4, set(), utcnow())
     assert [len(b) for b in claim.batches] == [1]  # now 'sending', and the process "dies"
     transport = RecordingTransport()
     sender = OutboxSender(app.db, transport)

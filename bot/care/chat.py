@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from bot.care import queries as care_queries
 from bot.care.safeguarding import Safeguarding, Severity
 from bot.core.turn import Turn
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_
@@ -74,7 +75,7 @@ def ask_consent(turn: Turn) -> None:
 
 
 async def answer_age(turn: Turn, choice: Choice) -> None:
-    await repo.set_age_band(turn.conn, turn.user.id, choice.id)
+    await care_queries.set_age_band(turn.conn, turn.user.id, choice.id)
     turn.user = await repo.get_user(turn.conn, turn.user.id) or turn.user
     ask_consent(turn)
 
@@ -89,8 +90,8 @@ async def answer_consent(turn: Turn, choice: Choice) -> str:
         "withdraw": "declined",
     }[choice.id]
     if choice.id == "withdraw":
-        await repo.forget_progress(turn.conn, turn.user.id)
-    await repo.set_consent(turn.conn, turn.user.id, consent, turn.now)
+        await care_queries.forget_progress(turn.conn, turn.user.id)
+    await care_queries.set_consent(turn.conn, turn.user.id, consent, turn.now)
     turn.user = await repo.get_user(turn.conn, turn.user.id) or turn.user
     turn.event("consent", value=consent, age_band=turn.user.age_band)
     if consent in ("given", "guardian_given"):
@@ -186,7 +187,9 @@ async def answer_care(turn: Turn, choice: Choice) -> bool:
 
 
 async def escalate(turn: Turn, severity: Severity, reason: str, excerpt: str | None) -> None:
-    escalation_id = await repo.add_escalation(turn.conn, turn.user, severity.value, reason, excerpt, turn.now)
+    escalation_id = await care_queries.add_escalation(
+        turn.conn, turn.user, severity.value, reason, excerpt, turn.now
+    )
     turn.event("escalation", severity=severity.value, reason=reason)
     for (channel, address), *fallback in turn.service(Safeguarding).officers:
         officer = await repo.find_user(turn.conn, channel, address)
@@ -222,7 +225,7 @@ async def escalate(turn: Turn, severity: Severity, reason: str, excerpt: str | N
 
 
 async def my_data(turn: Turn) -> None:
-    data = await repo.user_data(turn.conn, turn.user.id)
+    data = await care_queries.user_data(turn.conn, turn.user.id)
     user = data["user"]
     _ = turn._
     lines = [
@@ -256,6 +259,6 @@ async def erase(turn: Turn) -> None:
     media = turn.service(MediaStore)
     for ref in await repo.certificate_media(turn.conn, turn.user.id):
         media.delete(ref)  # a certificate carries the learner's name
-    await repo.erase_user(turn.conn, turn.user.id)
+    await care_queries.erase_user(turn.conn, turn.user.id)
     turn.erased = True
     turn.say(turn._("Done. Everything we stored about you is erased. Send hello if you want to start again."))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
+from bot.care import queries as care_queries
 from bot.clubs import model as clubs
 from bot.commandline import CommandLine
 from bot.config import ConfigError, Settings
@@ -58,9 +59,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             return await _escalations(db, args)
         if args.command == "privacy":
             async with db.transaction() as conn:
-                n = await repo.pseudonymise_inactive(conn, utcnow() - timedelta(days=args.days))
+                n = await care_queries.pseudonymise_inactive(conn, utcnow() - timedelta(days=args.days))
                 media = MediaStore(settings.media_dir)
-                for ref in await repo.take_retired_media(conn):
+                for ref in await care_queries.take_retired_media(conn):
                     media.delete(ref)
             print(f"pseudonymised {n} learner(s) inactive for more than {args.days} days")
             return 0
@@ -72,7 +73,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             if user is None:
                 print(f"no user {args.user}")
                 return 1
-            await repo.set_consent(conn, user.id, "guardian_given", utcnow())
+            await care_queries.set_consent(conn, user.id, "guardian_given", utcnow())
             await repo.in_thread(
                 conn,
                 repo.add_events,
@@ -105,7 +106,7 @@ async def _grant(db: Database, args: argparse.Namespace, channel: str, address: 
 async def _escalations(db: Database, args: argparse.Namespace) -> int:
     async with db.transaction() as conn:
         if args.escalations_command == "list":
-            rows = await repo.list_escalations(conn, None if args.all else "open")
+            rows = await care_queries.list_escalations(conn, None if args.all else "open")
             if not rows:
                 print("no open escalations" if not args.all else "no escalations")
             for r in rows:
@@ -118,7 +119,7 @@ async def _escalations(db: Database, args: argparse.Namespace) -> int:
                 )
             return 0
         if args.escalations_command == "show":
-            r = await repo.get_escalation(conn, args.id)
+            r = await care_queries.get_escalation(conn, args.id)
             if r is None:
                 print(f"no escalation #{args.id}")
                 return 1
@@ -138,7 +139,7 @@ async def _escalations(db: Database, args: argparse.Namespace) -> int:
             ):
                 print(f"{key:10} {r.get(key) if r.get(key) is not None else '-'}")
             return 0
-        if await repo.close_escalation(conn, args.id, args.note, utcnow()):
+        if await care_queries.close_escalation(conn, args.id, args.note, utcnow()):
             print(f"closed escalation #{args.id}")
             return 0
         print(f"no open escalation #{args.id}")

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from bot.commandline import CommandLine
 from bot.config import Settings
+from bot.delivery import queries as delivery_queries
 from bot.messages import utcnow
-from bot.storage import repo
 from bot.storage.db import Database
 
 
@@ -46,14 +46,14 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         async with db.transaction() as conn:
             if args.outbox_command == "retry-held":
-                n = await repo.requeue_held(conn, args.channel, utcnow())
+                n = await delivery_queries.requeue_held(conn, args.channel, utcnow())
                 print(f"queued {n} held message(s) again; the running bot sends them within 30 s")
                 return 0
             if args.outbox_command == "retry-failed":
-                n = await repo.requeue_failed(conn, args.channel, args.since, utcnow())
+                n = await delivery_queries.requeue_failed(conn, args.channel, args.since, utcnow())
                 print(f"queued {n} failed message(s) again; the running bot sends them within 30 s")
                 return 0
-            counts = await repo.outbox_summary(conn)
+            counts = await delivery_queries.outbox_summary(conn)
         if not counts:
             print("the outbox is empty")
             return 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from bot.delivery import queries as delivery_queries
 from bot.messages import Outbound, utcnow
 from bot.privacy import log_id
 from bot.storage import repo
@@ -128,7 +129,7 @@ class OutboxSender:
     async def recover(self) -> int:
         """Put back what a crash left half-sent."""
         async with self.db.transaction() as conn:
-            n = await repo.requeue_in_flight(conn, self.clock())
+            n = await delivery_queries.requeue_in_flight(conn, self.clock())
         if n:
             log.warning("re-queued %d %s messages left in flight by the last run", n, self.channel)
         return n
@@ -151,7 +152,7 @@ class OutboxSender:
             if self._sent:
                 with contextlib.suppress(Exception):
                     async with self.db.exclusive() as conn:
-                        await repo.in_thread(conn, repo.mark_sent, self._sent)
+                        await repo.in_thread(conn, delivery_queries.mark_sent, self._sent)
 
     async def run_once(self) -> int:
         """Send everything due now, and wait for it; used by the console and tests."""
@@ -190,7 +191,7 @@ class OutboxSender:
         async with self.db.exclusive() as conn:
             claim = await repo.in_thread(
                 conn,
-                repo.claim_due,
+                delivery_queries.claim_due,
                 self.channel,
                 max(room, 0),
                 per_address,
@@ -208,7 +209,7 @@ class OutboxSender:
             return sum(len(b) for b in claim.batches), repo.iso(self._resume_at)
         return sum(len(b) for b in claim.batches), claim.next_due
 
-    async def _deliver(self, key: int, batch: list[repo.OutboxRow]) -> None:
+    async def _deliver(self, key: int, batch: list[delivery_queries.OutboxRow]) -> None:
         """Send one user's messages in order; once one is not sent, put the rest back."""
         try:
             for n, row in enumerate(batch):
@@ -228,12 +229,12 @@ class OutboxSender:
             self._in_flight.pop(key, None)
             self._wake.set()
 
-    async def _release(self, rows: list[repo.OutboxRow]) -> None:
+    async def _release(self, rows: list[delivery_queries.OutboxRow]) -> None:
         if rows:
             async with self.db.transaction() as conn:
-                await repo.release(conn, [r.id for r in rows], self.clock())
+                await delivery_queries.release(conn, [r.id for r in rows], self.clock())
 
-    async def _record(self, row: repo.OutboxRow, result: Delivery) -> None:
+    async def _record(self, row: delivery_queries.OutboxRow, result: Delivery) -> None:
         now = self.clock()
         who = log_id(self.channel, row.message.address)
         if result.status == "sent":  # the common case: written with the next claim
@@ -250,17 +251,17 @@ class OutboxSender:
             await self._fall_back(row, result, now)
         async with self.db.transaction() as conn:
             if result.status == "held":
-                await repo.mark_held(conn, row.id, result.error or "held", now)
+                await delivery_queries.mark_held(conn, row.id, result.error or "held", now)
             elif result.status == "opted_out":
                 log.info("%s opted out: %s", who, result.error)
                 if row.message.user_id is not None:
                     await repo.set_stopped(conn, row.message.user_id, True)
-                await repo.mark_failed(conn, row.id, result.error or "opted out", now)
+                await delivery_queries.mark_failed(conn, row.id, result.error or "opted out", now)
             elif result.status == "unreachable":
                 log.info("%s is unreachable: %s", who, result.error)
                 if row.message.user_id is not None:
                     await repo.mark_unreachable(conn, row.message.user_id, now, result.error or "unreachable")
-                await repo.mark_failed(conn, row.id, result.error or "unreachable", now)
+                await delivery_queries.mark_failed(conn, row.id, result.error or "unreachable", now)
             elif result.status == "retry":
                 if result.outage:
                     due = self._went_down(now, result.error or "down")
@@ -272,12 +273,12 @@ class OutboxSender:
                         self.rate.pause(delay)
                     due = now + timedelta(seconds=delay)
                     log.info("retrying a message to %s in %.1fs: %s", who, delay, result.error)
-                await repo.requeue(conn, row.id, due, result.error or "retry", now)
+                await delivery_queries.requeue(conn, row.id, due, result.error or "retry", now)
             else:
                 log.warning("a message to %s failed: %s", who, result.error)
-                await repo.mark_failed(conn, row.id, result.error or "failed", now)
+                await delivery_queries.mark_failed(conn, row.id, result.error or "failed", now)
 
-    async def _fall_back(self, row: repo.OutboxRow, result: Delivery, now: datetime) -> None:
+    async def _fall_back(self, row: delivery_queries.OutboxRow, result: Delivery, now: datetime) -> None:
         """An alert this channel cannot deliver goes to the officer's next channel."""
         fallback = list(row.message.args.get("fallback") or [])
         if not fallback:
@@ -339,7 +340,7 @@ async def record_status(
     now = now or utcnow()
     status = status.lower()
     async with db.transaction() as conn:
-        row = await repo.outbox_by_external_id(conn, channel, external_id)
+        row = await delivery_queries.outbox_by_external_id(conn, channel, external_id)
         if row is None:
             return None
         outbox_id, current = row
@@ -347,18 +348,20 @@ async def record_status(
             if current not in ("sending", "sent"):
                 return None
             if error_code in NEEDS_TEMPLATE:
-                await repo.mark_held(conn, outbox_id, f"needs template ({error_code})", now)
+                await delivery_queries.mark_held(conn, outbox_id, f"needs template ({error_code})", now)
                 return "held"
             if error_code in SLOW_DOWN:
-                await repo.requeue(
+                await delivery_queries.requeue(
                     conn, outbox_id, now + timedelta(seconds=30), f"{status} {error_code}", now
                 )
                 return "queued"
-            await repo.set_outbox_status(conn, outbox_id, status, f"{status} {error_code or ''}".strip(), now)
+            await delivery_queries.set_outbox_status(
+                conn, outbox_id, status, f"{status} {error_code or ''}".strip(), now
+            )
             return status
         if status not in RECEIPT_ORDER or current not in RECEIPT_ORDER:
             return None
         if RECEIPT_ORDER[status] <= RECEIPT_ORDER[current]:
             return None  # late or repeated receipts never move a message back
-        await repo.set_outbox_status(conn, outbox_id, status, None, now)
+        await delivery_queries.set_outbox_status(conn, outbox_id, status, None, now)
         return status

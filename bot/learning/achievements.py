@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 from bot.content.models import Dialog
 from bot.core.turn import Turn
 from bot.i18n import N_, format_date
+from bot.learning import queries as learning_queries
 from bot.learning.certificate import CertificateText, render
 from bot.messages import Choice
-from bot.storage import repo
 from bot.storage.media import MediaStore
 
 BADGES = {
@@ -39,7 +39,7 @@ TRACK_TITLES = {
 NAME_LIMIT = 40
 
 
-def done(d: Dialog, p: repo.Progress | None) -> bool:
+def done(d: Dialog, p: learning_queries.Progress | None) -> bool:
     """Finished; for a quiz, passed (its best score reaches the pass mark)."""
     if p is None or p.status != "completed":
         return False
@@ -51,7 +51,7 @@ def done(d: Dialog, p: repo.Progress | None) -> bool:
 async def streak(turn: Turn) -> int:
     """Consecutive days (Kigali time) with a message, ending today or yesterday."""
     since = turn.now - timedelta(days=400)
-    stamps = await repo.active_times(turn.conn, turn.user.pseudonym, since)
+    stamps = await learning_queries.active_times(turn.conn, turn.user.pseudonym, since)
     tz = ZoneInfo(turn.timezone)
     days = {t.astimezone(tz).date() for t in stamps} | {turn.now.astimezone(tz).date()}
     day: date = turn.now.astimezone(tz).date()
@@ -66,8 +66,8 @@ async def award(turn: Turn, d: Dialog) -> str | None:
     """Give the badges this completion earns; returns the track just finished, if any."""
     if not turn.user.may_keep_progress:
         return None
-    progress = await repo.list_progress(turn.conn, turn.user.id)
-    earned = await repo.list_badges(turn.conn, turn.user.id)
+    progress = await learning_queries.list_progress(turn.conn, turn.user.id)
+    earned = await learning_queries.list_badges(turn.conn, turn.user.id)
     new: list[str] = []
     p = progress.get(d.id)
     if done(d, p):
@@ -81,7 +81,7 @@ async def award(turn: Turn, d: Dialog) -> str | None:
     new += [b for b, n in (("streak_3", 3), ("streak_7", 7)) if days >= n]
     new = [b for b in dict.fromkeys(new) if b not in earned]
     for badge in new:
-        await repo.add_badge(turn.conn, turn.user.id, badge, turn.now)
+        await learning_queries.add_badge(turn.conn, turn.user.id, badge, turn.now)
         turn.event("badge", d.id, badge=badge)
     if new:
         names = ", ".join(turn._(BADGES[b]) for b in new)
@@ -135,6 +135,6 @@ async def send_certificate(turn: Turn, track: str, name: str) -> None:
         )
     )
     ref = turn.service(MediaStore).save(png)
-    await repo.add_certificate(turn.conn, turn.user.id, track, ref, turn.now)
+    await learning_queries.add_certificate(turn.conn, turn.user.id, track, ref, turn.now)
     turn.event("certificate", track=track)
     turn.say(_("Your certificate: {track}. Well done!").format(track=_(TRACK_TITLES[track])), image=ref)

@@ -12,8 +12,8 @@ from bot.content.models import ChoicesStep, Dialog, EndStep, FreeTextStep, Quest
 from bot.core.intents import match_choice, normalise
 from bot.core.turn import Turn
 from bot.learning import achievements, screens
+from bot.learning import queries as learning_queries
 from bot.messages import Choice
-from bot.storage import repo
 
 MAX_AUTO_STEPS = 50  # say-steps walked in one go; content validation already forbids cycles without input
 
@@ -26,7 +26,7 @@ async def start(turn: Turn, d: Dialog) -> None:
     turn.state.dialog_id = d.id
     turn.data["run"] = {"score": 0, "correct": 0, "asked": 0, "missed": []}
     if turn.user.may_keep_progress:
-        await repo.start_module(turn.conn, turn.user.id, d.id, turn.now)
+        await learning_queries.start_module(turn.conn, turn.user.id, d.id, turn.now)
     turn.event("module_started", d.id)
     await advance(turn, d, d.first_step)
 
@@ -117,7 +117,7 @@ async def _free_text(turn: Turn, d: Dialog, step: FreeTextStep, text: str) -> No
         if any(normalise(k) in said for k in rule.keywords.get(turn.lang, []))  # type: ignore[call-overload]
     ]
     if turn.user.may_keep_progress:
-        await repo.add_reflection(turn.conn, turn.user.id, d.id, step.id, text, turn.now)
+        await learning_queries.add_reflection(turn.conn, turn.user.id, d.id, step.id, text, turn.now)
     turn.event("free_text", d.id, step.id, rubric_hits=hits, length=len(text))
     feedback = [_t(turn, d, step.id, f"rubric.{i}.feedback", step.rubric[i].feedback) for i in hits]
     if not feedback and step.fallback_feedback:
@@ -184,7 +184,7 @@ async def finish(turn: Turn, d: Dialog) -> None:
     elif d.kind == "exercise":
         score = run.get("score", 0)
     if turn.user.may_keep_progress:
-        await repo.complete_module(turn.conn, turn.user.id, d.id, score, max_score, turn.now)
+        await learning_queries.complete_module(turn.conn, turn.user.id, d.id, score, max_score, turn.now)
     turn.event("module_completed", d.id, score=score, max_score=max_score, passed=passed)
     track = await achievements.award(turn, d)
     missed = run.get("missed", [])

@@ -6,8 +6,8 @@ from bot.content.models import Dialog
 from bot.core.turn import Turn
 from bot.i18n import N_
 from bot.learning import achievements
+from bot.learning import queries as learning_queries
 from bot.messages import Choice
-from bot.storage import repo
 
 KIND_LABELS = {"exercise": N_("Exercises"), "quiz": N_("Quizzes"), "lesson": N_("Lessons")}
 KIND_PROMPTS = {
@@ -43,7 +43,7 @@ def _title(turn: Turn, d: Dialog) -> str:
 
 
 async def module_list(turn: Turn, kind: str) -> None:
-    done = await repo.list_progress(turn.conn, turn.user.id)
+    done = await learning_queries.list_progress(turn.conn, turn.user.id)
     choices = []
     for d in turn.content.by_kind(kind):
         mark = "✅ " if (p := done.get(d.id)) and p.status == "completed" else ""
@@ -60,7 +60,7 @@ def bar(done: int, total: int, width: int = 10) -> str:
 
 async def progress(turn: Turn) -> None:
     _ = turn._
-    done = await repo.list_progress(turn.conn, turn.user.id)
+    done = await learning_queries.list_progress(turn.conn, turn.user.id)
     lines = [_("Your progress")]
     total = finished = 0
     for kind, label in KIND_LABELS.items():
@@ -87,7 +87,7 @@ async def progress(turn: Turn) -> None:
     if turn.user.may_keep_progress:
         days = await achievements.streak(turn)
         lines.append("\n🔥 " + turn.ngettext("{n} day in a row", "{n} days in a row", days).format(n=days))
-        badges = await repo.list_badges(turn.conn, turn.user.id)
+        badges = await learning_queries.list_badges(turn.conn, turn.user.id)
         if badges:
             names = ", ".join(_(name) for badge, name in achievements.BADGES.items() if badge in badges)
             lines.append("🏅 " + _("Badges: {badges}").format(badges=names))
