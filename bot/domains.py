@@ -1,20 +1,25 @@
 """The domains the bot is made of: each registers its chat commands, screens and guards, and
 its command-line commands, here.
 
-Adding a domain is a folder with a `register(router)` (and a `register_cli(cli)`) and a line below.
+Adding a domain is a folder with a `register(router)` (and a `register_cli(cli)`, web routes)
+and a line below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.routing import BaseRoute
+
 from bot import care, clubs, learning, stats
 from bot.care import cli as care_cli
 from bot.clubs import cli as clubs_cli
 from bot.commandline import CommandLine
+from bot.config import Settings
 from bot.core.router import Router
 from bot.delivery import cli as delivery_cli
 from bot.stats import cli as stats_cli
+from bot.storage.db import Database
 
 DOMAINS: tuple[Callable[[Router], None], ...] = (
     care.register,
@@ -30,6 +35,9 @@ COMMAND_LINES: tuple[Callable[[CommandLine], None], ...] = (
     clubs_cli.register_cli,
     stats_cli.register_cli,
 )
+
+# Their pages in the web app.
+WEB_ROUTES: tuple[Callable[[Database, Settings], list[BaseRoute]], ...] = (stats.web_routes,)
 
 
 def build_router(domains: tuple[Callable[[Router], None], ...] = DOMAINS) -> Router:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from starlette.routing import BaseRoute
+
+from bot.config import Settings
 from bot.core.router import Command, Router
 from bot.core.turn import Turn
 from bot.stats import chat
+from bot.stats.dashboard.web import Dashboard
+from bot.storage.db import Database
 
 
 def register(router: Router) -> None:
     @router.command("stats", ("stats", "statistics", "imibare", "statistiques"))
     async def stats_command(turn: Turn, command: Command) -> None:
         await chat.stats_summary(turn)
+
+
+def web_routes(db: Database, settings: Settings) -> list[BaseRoute]:
+    """The dashboard's pages, its login and its CSV download."""
+    return list(Dashboard.create(db, settings).routes())

@@ -20,8 +20,8 @@ from bot.clubs.model import Renderer
 from bot.clubs.scheduler import Scheduler
 from bot.config import Settings
 from bot.delivery.outbox import OutboxSender
+from bot.domains import WEB_ROUTES
 from bot.logsafe import mask_secrets
-from bot.stats.dashboard.web import Dashboard
 from bot.storage.maintenance import Maintenance
 from bot.storage.media import MediaStore
 from bot.web.health import Health
@@ -68,7 +68,8 @@ def build_web(
         return FileResponse(path, media_type="image/png")
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/media/{name}", media_file)]
-    routes += Dashboard.create(app.db, app.settings).routes()
+    for domain_routes in WEB_ROUTES:
+        routes += domain_routes(app.db, app.settings)
     for channel in channels or []:
         routes += channel.routes
     return Starlette(routes=routes)
