@@ -6,6 +6,7 @@ no global configuration to monkey-patch in tests.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -79,6 +80,19 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _addresses(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses (or networks such as 10.0.0.0/8), checked and normalised."""
+    value = env.get(name) or ""
+    try:
+        return tuple(
+            str(ipaddress.ip_network(part.strip(), strict=False)) for part in value.split(",") if part.strip()
+        )
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be IP addresses separated by commas, e.g. 127.0.0.1,10.0.0.2; got {value!r}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -107,6 +121,9 @@ class Settings:
     safeguarding_officers: str | None = None
     districts_file: Path = PROJECT_ROOT / "config" / "districts.yaml"
     dashboard_secret: str | None = None  # signs dashboard sessions; set it so logins survive restarts
+    # The reverse proxies whose X-Forwarded-For the dashboard believes (its login throttle is per
+    # client address). Empty: nobody's, the direct peer is the client.
+    forwarded_allow_ips: tuple[str, ...] = ()
     # Hours before a session when reminders go to those who said yes or maybe.
     session_reminders: tuple[int, ...] = (24, 2)
     # Hours a message is retried through network errors, 5xx and 429s before it is marked
@@ -165,6 +182,7 @@ class Settings:
             ),
             safeguarding_officers=opt("SAFEGUARDING_OFFICERS"),
             dashboard_secret=opt("DASHBOARD_SECRET"),
+            forwarded_allow_ips=_addresses(env, "FORWARDED_ALLOW_IPS"),
             districts_file=Path(env.get("DISTRICTS_FILE") or PROJECT_ROOT / "config" / "districts.yaml"),
             session_reminders=_hours(env, "SESSION_REMINDERS", (24, 2)),
             outbox_retry_hours=_positive(env, "OUTBOX_RETRY_HOURS", 24),

@@ -1,29 +1,36 @@
-"""Dashboard logins: scrypt password hashes in the database, signed session cookies, CSRF
-tokens and a login rate limit. Only the standard library: hashlib, hmac, secrets."""
+"""Dashboard logins: scrypt password hashes, server-side sessions, CSRF tokens the server issued,
+and a per-client login throttle. Only the standard library: hashlib, hmac, secrets."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from bot.storage.db import Database
 from bot.storage.repo import Conn, iso
 
 N, R, P = 2**14, 8, 1
 MIN_PASSWORD = 10
+SESSION_HOURS = 12
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=N, r=R, p=P, dklen=32)
-    return "$".join(
-        ["scrypt", str(N), str(R), str(P), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()]
-    )
+    return "$".join(["scrypt", str(N), str(R), str(P), _b64(salt), _b64(digest)])
 
 
 def check_password(password: str, stored: str) -> bool:
@@ -37,6 +44,28 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(computed, base64.b64decode(digest))
 
 
+# Checked against when the username is unknown, so both answers cost one scrypt with the same
+# parameters. Its digest is random bytes, the hash of no password: nothing ever matches it.
+DUMMY_HASH = "$".join(
+    ["scrypt", str(N), str(R), str(P), _b64(secrets.token_bytes(16)), _b64(secrets.token_bytes(32))]
+)
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """A password already hashed, off the event loop: store it inside a transaction."""
+
+    value: str
+
+
+async def hashed(password: str) -> Hashed:
+    """Check the length and hash in a thread, outside any transaction: scrypt takes tens of
+    milliseconds that the event loop and the write lock must not spend."""
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+    return Hashed(await asyncio.to_thread(hash_password, password))
+
+
 @dataclass(frozen=True)
 class Account:
     id: int
@@ -44,29 +73,42 @@ class Account:
     club_ids: tuple[int, ...] | None  # None: staff, every club
 
 
-async def add_account(conn: Conn, username: str, password: str, club_ids: list[int] | None, at) -> None:  # type: ignore[no-untyped-def]
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+async def add_account(
+    conn: Conn, username: str, password: str | Hashed, club_ids: list[int] | None, at: datetime
+) -> None:
+    """Create a login, or reset its password and clubs (which ends its open sessions).
+
+    Pass `await hashed(password)`, taken before the transaction began. A plain password is
+    hashed here, holding the write lock: acceptable for a test's seed data only.
+    """
+    if isinstance(password, str):
+        if len(password) < MIN_PASSWORD:
+            raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+        password = Hashed(hash_password(password))
+    await conn.execute(
+        "DELETE FROM dashboard_sessions WHERE account_id = "
+        "(SELECT id FROM dashboard_accounts WHERE username = ?)",
+        (username,),
+    )
     await conn.execute(
         "INSERT INTO dashboard_accounts (username, password_hash, club_ids, created_at) "
         "VALUES (?, ?, ?, ?) "
         "ON CONFLICT (username) DO UPDATE SET "
         "password_hash = excluded.password_hash, club_ids = excluded.club_ids",
-        (username, hash_password(password), json.dumps(club_ids) if club_ids is not None else None, iso(at)),
+        (username, password.value, json.dumps(club_ids) if club_ids is not None else None, iso(at)),
     )
 
 
-async def authenticate(conn: Conn, username: str, password: str) -> Account | None:
-    rows = await conn.execute_fetchall(
-        "SELECT id, username, password_hash, club_ids FROM dashboard_accounts WHERE username = ?", (username,)
-    )
-    if not rows:
-        check_password(password, hash_password("timing-equaliser"))  # same cost for unknown users
-        return None
-    row = rows[0]
-    if not check_password(password, row["password_hash"]):
-        return None
-    return _account(row)
+async def authenticate(db: Database, username: str, password: str) -> Account | None:
+    async with db.reader() as conn:
+        rows = await conn.execute_fetchall(
+            "SELECT id, username, password_hash, club_ids FROM dashboard_accounts WHERE username = ?",
+            (username,),
+        )
+    # One scrypt whether or not the username exists (timing tells nothing), in a thread and with
+    # no connection held (learners' messages keep flowing meanwhile).
+    ok = await asyncio.to_thread(check_password, password, rows[0]["password_hash"] if rows else DUMMY_HASH)
+    return _account(rows[0]) if rows and ok else None
 
 
 async def get_account(conn: Conn, account_id: int) -> Account | None:
@@ -81,9 +123,45 @@ def _account(row) -> Account:  # type: ignore[no-untyped-def]
     return Account(row["id"], row["username"], tuple(clubs) if clubs is not None else None)
 
 
+# -- sessions: a random token in the cookie, its hash in the database --------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def start_session(db: Database, account_id: int, now: datetime, hours: int = SESSION_HOURS) -> str:
+    """A new session's token. Expired sessions are pruned here: rows are only ever added here."""
+    token = secrets.token_urlsafe(32)
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= ?", (iso(now),))
+        await conn.execute(
+            "INSERT INTO dashboard_sessions (token_hash, account_id, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?)",
+            (_token_hash(token), account_id, iso(now), iso(now + timedelta(hours=hours))),
+        )
+    return token
+
+
+async def session_account(db: Database, token: str, now: datetime) -> Account | None:
+    async with db.reader() as conn:
+        rows = await conn.execute_fetchall(
+            "SELECT a.id, a.username, a.club_ids FROM dashboard_sessions s "
+            "JOIN dashboard_accounts a ON a.id = s.account_id "
+            "WHERE s.token_hash = ? AND s.expires_at > ?",
+            (_token_hash(token), iso(now)),
+        )
+    return _account(rows[0]) if rows else None
+
+
+async def end_session(db: Database, token: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM dashboard_sessions WHERE token_hash = ?", (_token_hash(token),))
+
+
 @dataclass
 class Signer:
-    """Signs small values (the session, CSRF tokens) with a server secret."""
+    """Signs small values (session cookies, nonces, CSRF tokens) with a server secret."""
 
     secret: bytes
 
@@ -97,40 +175,78 @@ class Signer:
             return None
         return value
 
-    def session(self, account_id: int, hours: int = 12) -> str:
-        return self.sign(f"{account_id}:{int(time.time()) + hours * 3600}")
+    def nonce(self) -> str:
+        """A pre-login nonce for the cookie; only nonces signed here are accepted back."""
+        return self.sign(f"nonce:{secrets.token_urlsafe(16)}")
 
-    def session_account(self, cookie: str | None) -> int | None:
-        value = self.unsign(cookie or "")
-        if value is None:
-            return None
-        account, _, expires = value.partition(":")
-        if not account.isdigit() or not expires.isdigit() or int(expires) < time.time():
-            return None
-        return int(account)
-
-    def csrf(self, nonce: str) -> str:
-        return self.sign(f"csrf:{nonce}")
+    def csrf(self, binding: str) -> str:
+        """The form token for a session cookie (once logged in) or an issued nonce (before)."""
+        return hmac.new(self.secret, f"csrf:{binding}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass
-class LoginLimiter:
-    """At most `attempts` failed logins per client and per username in `window` seconds."""
+class _Client:
+    failures: int = 0
+    last: float = 0.0  # the latest failure (clock time)
+    until: float = 0.0  # refused before this
 
-    attempts: int = 5
-    window: float = 900.0
-    _failures: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
 
-    def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
-        for key in keys:
-            failures = self._failures[key]
-            while failures and now - failures[0] > self.window:
-                failures.popleft()
-            if len(failures) >= self.attempts:
-                return True
-        return False
+@dataclass
+class LoginThrottle:
+    """Failed logins per client address. After `free` failures each one doubles the client's
+    wait, from `first` up to `longest` seconds. Per client and never per account, so someone
+    guessing cannot lock the real user out. A success does not reset the count (one valid login
+    must not buy unlimited guesses at others); the count is forgotten `forget` seconds after the
+    client's last failure. At most `size` clients are remembered, the stalest dropped first."""
 
-    def failed(self, *keys: str) -> None:
-        for key in keys:
-            self._failures[key].append(time.monotonic())
+    free: int = 4
+    first: float = 15.0
+    longest: float = 900.0
+    forget: float = 3600.0  # at least `longest`: a client is never forgotten while it must wait
+    size: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    # Oldest failure first, so forgetting stops at the first entry still fresh.
+    _clients: OrderedDict[str, _Client] = field(default_factory=OrderedDict)
+    _trying: set[str] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def _expire(self, now: float) -> None:
+        while self._clients:
+            first = next(iter(self._clients.values()))
+            if now - first.last <= self.forget:
+                break
+            self._clients.popitem(last=False)
+
+    def begin(self, client: str) -> float:
+        """0.0 when the client may try now (call `end` afterwards); else the seconds to wait.
+        One attempt at a time per client: parallel guesses would all pass before any failed."""
+        now = self.clock()
+        self._expire(now)
+        if client in self._trying:
+            return 1.0
+        entry = self._clients.get(client)
+        if entry is not None and entry.until > now:
+            return entry.until - now
+        self._trying.add(client)
+        return 0.0
+
+    def end(self, client: str, failed: bool) -> int:
+        """Close the attempt; returns the client's failures so far."""
+        self._trying.discard(client)
+        entry = self._clients.get(client)
+        if not failed:
+            return entry.failures if entry else 0
+        now = self.clock()
+        if entry is None:
+            entry = self._clients[client] = _Client()
+        entry.failures += 1
+        entry.last = now
+        if entry.failures > self.free:
+            doublings = min(entry.failures - self.free - 1, 32)  # past the cap; and no float overflow
+            entry.until = now + min(self.longest, self.first * 2**doublings)
+        self._clients.move_to_end(client)
+        while len(self._clients) > self.size:
+            self._clients.popitem(last=False)
+        return entry.failures

@@ -1,16 +1,24 @@
 """The staff dashboard at /dashboard: login, filters, SVG charts, tables and a CSV download.
 
-Staff logins see every club; a facilitator login sees its own clubs only. The session is a
-signed cookie; every form carries a CSRF token; failed logins are rate-limited. Every query
-goes through a read-only connection (`Database.reader`), so a page load never holds up a message.
+Staff logins see every club; a facilitator login sees its own clubs only. Sessions live in the
+database (logging out ends one for good); every form carries a CSRF token the server issued;
+failed logins slow down the client that made them, never the account. Every response carries a
+strict Content-Security-Policy and no-store. Every query goes through a read-only connection
+(`Database.reader`), so a page load never holds up a message.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import csv
+import hashlib
 import io
+import ipaddress
 import logging
+import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +31,86 @@ from starlette.templating import Jinja2Templates
 
 from bot.clubs import model as clubs
 from bot.config import Settings
+from bot.messages import utcnow
 from bot.stats import metrics as stats
 from bot.stats.dashboard import charts
-from bot.stats.dashboard.accounts import Account, LoginLimiter, Signer, authenticate, get_account
+from bot.stats.dashboard.accounts import (
+    SESSION_HOURS,
+    Account,
+    LoginThrottle,
+    Signer,
+    authenticate,
+    end_session,
+    session_account,
+    start_session,
+)
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 SESSION, NONCE = "cs_session", "cs_nonce"
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _style_hash() -> str:
+    """The CSP hash of base.html's one <style> block: that stylesheet, and no other, may apply."""
+    found = re.search(r"<style>(.*?)</style>", (HERE / "templates" / "base.html").read_text(), re.DOTALL)
+    if found is None:
+        return "'none'"
+    return "'sha256-" + base64.b64encode(hashlib.sha256(found.group(1).encode()).digest()).decode() + "'"
+
+
+SECURITY_HEADERS = {
+    # No script at all, the inline stylesheet by its hash, forms only to us, never in a frame.
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src {_style_hash()}; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # Every page shows figures or a form token: no copy in a shared computer's cache.
+    "Cache-Control": "no-store",
+}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _secured(handler: Handler) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        response = await handler(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return endpoint
+
+
+def _trusted(host: str, proxies: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in proxies)
+
+
+def client_address(request: Request, proxies: tuple[Network, ...]) -> str:
+    """The address the login throttle counts. X-Forwarded-For only counts when the direct peer
+    is a proxy we were told to trust: anyone else could write any address there. Hops are read
+    from the right (the trusted proxy's own entry) to the first address not a trusted proxy."""
+    peer = request.client.host if request.client else "?"
+    if not _trusted(peer, proxies):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop[:64]
+    return (hops[0] if hops else peer)[:64]
+
+
+def _wait(seconds: float) -> str:
+    amount, unit = (round(seconds / 60), "minute") if seconds >= 90 else (max(1, round(seconds)), "second")
+    return f"{amount} {unit}{'s' * (amount != 1)}"
 
 
 @dataclass
@@ -38,7 +118,13 @@ class Dashboard:
     db: Database
     settings: Settings
     signer: Signer
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Two scrypts at a time (16 MB and a core each): a flood of logins queues, it does not swamp.
+    hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    proxies: tuple[Network, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.proxies = tuple(ipaddress.ip_network(a, strict=False) for a in self.settings.forwarded_allow_ips)
 
     @classmethod
     def create(cls, db: Database, settings: Settings) -> Dashboard:
@@ -53,67 +139,85 @@ class Dashboard:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/dashboard", self.page, methods=["GET"]),
-            Route("/dashboard.csv", self.download, methods=["GET"]),
-            Route("/dashboard/login", self.login_form, methods=["GET"]),
-            Route("/dashboard/login", self.login, methods=["POST"]),
-            Route("/dashboard/logout", self.logout, methods=["POST"]),
+            Route("/dashboard", _secured(self.page), methods=["GET"]),
+            Route("/dashboard.csv", _secured(self.download), methods=["GET"]),
+            Route("/dashboard/login", _secured(self.login_form), methods=["GET"]),
+            Route("/dashboard/login", _secured(self.login), methods=["POST"]),
+            Route("/dashboard/logout", _secured(self.logout), methods=["POST"]),
         ]
 
     # -- login ------------------------------------------------------------------------
 
-    def _with_nonce(self, request: Request, template: str, context: dict, status: int = 200) -> Response:
-        nonce = request.cookies.get(NONCE) or secrets.token_urlsafe(16)
+    def _issued_nonce(self, request: Request) -> str | None:
+        """The nonce cookie, if this server issued it; a nonce the client made up is ignored."""
+        nonce = request.cookies.get(NONCE) or ""
+        return nonce if self.signer.unsign(nonce) else None
+
+    def _login_page(self, request: Request, error: str | None = None, status: int = 200) -> Response:
+        nonce = self._issued_nonce(request) or self.signer.nonce()
         response = TEMPLATES.TemplateResponse(
-            request, template, {**context, "csrf": self.signer.csrf(nonce)}, status_code=status
+            request,
+            "login.html",
+            {"title": "Login", "error": error, "csrf": self.signer.csrf(nonce)},
+            status_code=status,
         )
         response.set_cookie(NONCE, nonce, httponly=True, samesite="strict", secure=self.secure)
         return response
 
-    def _csrf_ok(self, request: Request, token: str) -> bool:
-        nonce = request.cookies.get(NONCE)
-        return bool(nonce) and secrets.compare_digest(token, self.signer.csrf(nonce or ""))
-
     async def login_form(self, request: Request) -> Response:
-        return self._with_nonce(request, "login.html", {"title": "Login", "error": None})
+        return self._login_page(request)
 
     async def login(self, request: Request) -> Response:
         form = await request.form()
         username = str(form.get("username") or "")[:80]
-        client = request.client.host if request.client else "?"
-        if not self._csrf_ok(request, str(form.get("csrf") or "")):
+        nonce = self._issued_nonce(request)
+        token = str(form.get("csrf") or "")
+        if nonce is None or not secrets.compare_digest(token, self.signer.csrf(nonce)):
             return PlainTextResponse("forbidden: the form expired, reload the page", status_code=403)
-        if self.limiter.blocked(f"ip:{client}", f"user:{username}"):
-            return self._with_nonce(
-                request, "login.html", {"title": "Login", "error": "Too many attempts. Wait 15 minutes."}, 429
-            )
-        async with self.db.reader() as conn:
-            account = await authenticate(conn, username, str(form.get("password") or ""))
+        client = client_address(request, self.proxies)
+        wait = self.throttle.begin(client)
+        if wait:
+            response = self._login_page(request, f"Too many attempts. Try again in {_wait(wait)}.", 429)
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        account = None
+        try:
+            async with self.hashing:
+                account = await authenticate(self.db, username, str(form.get("password") or ""))
+        finally:
+            failures = self.throttle.end(client, failed=account is None)
         if account is None:
-            self.limiter.failed(f"ip:{client}", f"user:{username}")
-            return self._with_nonce(
-                request, "login.html", {"title": "Login", "error": "Wrong username or password."}, 401
+            # The username helps spot guessing; the password is never logged.
+            log.warning(
+                "dashboard: failed login as %r from %s (%d failed from there)", username, client, failures
             )
+            return self._login_page(request, "Wrong username or password.", 401)
+        token = await start_session(self.db, account.id, utcnow(), SESSION_HOURS)
         response = RedirectResponse("/dashboard", status_code=303)
         response.set_cookie(
-            SESSION, self.signer.session(account.id), httponly=True, samesite="lax", secure=self.secure
+            SESSION,
+            self.signer.sign(token),
+            max_age=SESSION_HOURS * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
         )
         return response
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
-        if not self._csrf_ok(request, str(form.get("csrf") or "")):
+        cookie = request.cookies.get(SESSION) or ""
+        token = self.signer.unsign(cookie)
+        if token is None or not secrets.compare_digest(str(form.get("csrf") or ""), self.signer.csrf(cookie)):
             return PlainTextResponse("forbidden", status_code=403)
+        await end_session(self.db, token)
         response = RedirectResponse("/dashboard/login", status_code=303)
-        response.delete_cookie(SESSION)
+        response.delete_cookie(SESSION, httponly=True, samesite="lax", secure=self.secure)
         return response
 
     async def _account(self, request: Request) -> Account | None:
-        account_id = self.signer.session_account(request.cookies.get(SESSION))
-        if account_id is None:
-            return None
-        async with self.db.reader() as conn:
-            return await get_account(conn, account_id)
+        token = self.signer.unsign(request.cookies.get(SESSION) or "")
+        return None if token is None else await session_account(self.db, token, utcnow())
 
     # -- the page -----------------------------------------------------------------------
 
@@ -202,7 +306,9 @@ class Dashboard:
                 ),
             },
         }
-        return self._with_nonce(request, "dashboard.html", context)
+        # Bound to this session: a token from another session, or a made-up one, is refused.
+        context["csrf"] = self.signer.csrf(request.cookies.get(SESSION) or "")
+        return TEMPLATES.TemplateResponse(request, "dashboard.html", context)
 
     async def download(self, request: Request) -> Response:
         account = await self._account(request)
