@@ -58,11 +58,14 @@ async def test_finishing_a_track_earns_badges_and_a_certificate_with_the_chosen_
     path = app.engine.services.get(MediaStore).path(certificate.image)
     assert path is not None and Image.open(path).size == (WIDTH, HEIGHT)
     assert "Exercises" in [c.label for c in chat.last[-1].choices]  # back at the menu
-    # Channels that fetch by URL (WhatsApp) get it from /media; other names are not served.
+    # Channels that fetch by URL (WhatsApp) get it from /media by a signed link; nothing else is served.
+    media = app.engine.services.get(MediaStore)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=build_web(app)), base_url="http://t"
     ) as web:
-        assert (await web.get(f"/media/{path.name}")).content == path.read_bytes()
+        served = await web.get(media.link(certificate.image or ""))
+        assert served.content == path.read_bytes() and served.headers["cache-control"] == "no-store"
+        assert (await web.get(f"/media/{path.name}")).status_code == 404
         assert (await web.get("/media/..%2Fclubspeak.db")).status_code == 404
         assert (await web.get("/media/short.png")).status_code == 404
     # Finishing it again earns nothing new.

@@ -7,7 +7,13 @@ always reaches a person when the learner asks for one, or at once in danger.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import sqlite3
+from collections.abc import Coroutine
+from dataclasses import replace
+from typing import Any
 
 from bot.care import queries as care_queries
 from bot.care.safeguarding import Safeguarding, Severity
@@ -16,6 +22,9 @@ from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_
 from bot.messages import REPLY, Choice, Outbound
 from bot.storage import repo
 from bot.storage.media import MediaStore
+from bot.storage.repo import iso
+
+log = logging.getLogger(__name__)
 
 AGE_BANDS = {"u16": N_("Under 16"), "16_17": "16–17", "18_24": "18–24", "25p": "25+"}
 
@@ -262,3 +271,52 @@ async def erase(turn: Turn) -> None:
     await care_queries.erase_user(turn.conn, turn.user.id)
     turn.erased = True
     turn.say(turn._("Done. Everything we stored about you is erased. Send hello if you want to start again."))
+    # The learner has just written, so WhatsApp's 24-hour window is open; with their row gone the
+    # channel could not tell, and would hold this answer for a template it has none of.
+    done = turn.out[-1]
+    turn.out[-1] = replace(done, args=done.args | {"inbound_at": iso(turn.now)})
+    rows = await turn.conn.execute_fetchall("PRAGMA database_list")
+    path = next((r[2] for r in rows if r[1] == "main"), "")
+    if path:
+        _spawn(scrub(path))
+
+
+# -- leaving nothing on disk -----------------------------------------------------
+
+# Every commit goes to the -wal file first, and stays there (and in the database file's free
+# space) after a DELETE. The writer zeroes what it deletes (PRAGMA secure_delete); once the
+# erasing turn has committed, a checkpoint copies the zeroed pages into the database file and
+# TRUNCATE empties the -wal file, so the learner's words are in neither.
+SCRUB_WAIT_S = 10.0  # how long one try waits for the writer to commit and for readers to move on
+SCRUB_TRIES = 6
+SCRUB_PAUSE_S = 10.0
+_scrubs: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references to tasks
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _scrubs.add(task)
+    task.add_done_callback(_scrubs.discard)
+
+
+def _truncate_wal(path: str) -> bool:
+    """Checkpoint on a connection of its own; it waits for the erasing turn's COMMIT (SQLite's
+    busy handler), then copies the WAL into the file and empties it. False if it stayed busy."""
+    conn = sqlite3.connect(path, timeout=SCRUB_WAIT_S, isolation_level=None)
+    try:
+        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+    return bool(row) and row[0] == 0
+
+
+async def scrub(path: str) -> None:
+    for _ in range(SCRUB_TRIES):
+        try:
+            if await asyncio.to_thread(_truncate_wal, path):
+                return
+        except sqlite3.Error as exc:
+            log.warning("emptying the WAL after an erasure failed: %s", exc)
+        await asyncio.sleep(SCRUB_PAUSE_S)
+    # A long read kept an old snapshot: the maintenance task empties the WAL once the bot is idle.
+    log.warning("the WAL was not emptied after an erasure; maintenance will when the bot is idle")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -72,8 +73,14 @@ async def close_escalation(conn: Conn, escalation_id: int, note: str | None, at:
     return cur.rowcount == 1
 
 
+def _parsed(value: str | None) -> Any:
+    return json.loads(value) if value else None
+
+
 async def user_data(conn: Conn, user_id: int) -> dict[str, Any]:
-    """Everything stored about one learner, for /mydata."""
+    """Everything stored about one learner, for /mydata: their settings, progress and words, what
+    they did (events), their clubs and invitations, messages waiting for them, and any message of
+    theirs that a safeguarding officer reads (escalations) or that waits for their answer."""
     async with conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)) as cur:
         user = dict(await cur.fetchone() or {})
     out: dict[str, Any] = {"user": user}
@@ -81,14 +88,56 @@ async def user_data(conn: Conn, user_id: int) -> dict[str, Any]:
         ("progress", "dialog_id, status, score, max_score, best_score, attempts, started_at, completed_at"),
         ("reflections", "dialog_id, step_id, text, at"),
         ("dialog_state", "dialog_id, step_id, updated_at"),
-        ("escalations", "id, severity, status, created_at"),
+        ("escalations", "id, severity, reason, excerpt, status, created_at, closed_at"),
         ("badges", "badge, earned_at"),
         ("certificates", "track, created_at"),
     ):
         async with conn.execute(f"SELECT {cols} FROM {table} WHERE user_id = ?", (user_id,)) as cur:
             out[table] = [dict(r) for r in await cur.fetchall()]
-    async with conn.execute("SELECT COUNT(*) FROM events WHERE actor = ?", (user["pseudonym"],)) as cur:
-        out["activity_events"] = (await cur.fetchone())[0]
+    rows = await conn.execute_fetchall("SELECT data FROM dialog_state WHERE user_id = ?", (user_id,))
+    state = _parsed(rows[0][0]) if rows else None
+    # A message that showed distress, kept only until the learner says whether a person may call.
+    out["concern_message_held"] = (state or {}).get("care_excerpt")
+    rows = await conn.execute_fetchall(
+        "SELECT c.code AS club, c.name, c.district, m.role, m.joined_at "
+        "FROM memberships m JOIN clubs c ON c.id = m.club_id WHERE m.user_id = ? ORDER BY m.joined_at",
+        (user_id,),
+    )
+    out["memberships"] = [dict(r) for r in rows]
+    rows = await conn.execute_fetchall(
+        "SELECT c.name AS club, s.starts_at, s.place, s.topic, s.status AS session_status, i.rsvp, "
+        "i.rsvp_at, i.attended, i.created_at AS invited_at FROM invitations i "
+        "JOIN club_sessions s ON s.id = i.session_id JOIN clubs c ON c.id = s.club_id "
+        "WHERE i.user_id = ? ORDER BY i.created_at",
+        (user_id,),
+    )
+    out["invitations"] = [dict(r) for r in rows]
+    rows = await conn.execute_fetchall(
+        "SELECT status, payload, created_at, updated_at FROM outbox WHERE user_id = ? ORDER BY id",
+        (user_id,),
+    )
+    messages = []
+    for r in rows:
+        payload = _parsed(r["payload"]) or {}
+        attachment = payload.get("attachment")
+        messages.append(
+            {
+                "status": r["status"],
+                "text": payload.get("text"),
+                # An earlier copy of this file is named, not repeated.
+                **({"attachment": attachment[0]} if attachment else {}),
+                "created_at": r["created_at"],
+                "updated_at": r["updated_at"],
+            }
+        )
+    out["messages_to_you"] = messages
+    rows = await conn.execute_fetchall(
+        "SELECT at, type, channel, language, dialog_id, step_id, data FROM events "
+        "WHERE actor = ? ORDER BY id",
+        (user["pseudonym"],),
+    )
+    out["events"] = [dict(r) | {"data": _parsed(r["data"])} for r in rows]
+    out["activity_events"] = len(out["events"])
     return out
 
 
@@ -96,6 +145,8 @@ async def erase_user(conn: Conn, user_id: int) -> None:
     """Erase a learner's personal data and progress. Events stay, keyed by a pseudonym
     that nothing links back to any more."""
     await conn.execute("UPDATE escalations SET excerpt = NULL, user_id = NULL WHERE user_id = ?", (user_id,))
+    # Said, not left to ON DELETE CASCADE: where they were, and a concern message held there.
+    await conn.execute("DELETE FROM dialog_state WHERE user_id = ?", (user_id,))
     await conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
 
@@ -123,6 +174,9 @@ async def pseudonymise_inactive(conn: Conn, before: datetime) -> int:
         await conn.execute("DELETE FROM certificates WHERE user_id = ?", (user_id,))
         await conn.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
         await conn.execute("UPDATE escalations SET excerpt = NULL WHERE user_id = ?", (user_id,))
+        # Their place in a dialog goes too: it may hold a concern message they never answered about,
+        # and a retired address never writes again.
+        await conn.execute("DELETE FROM dialog_state WHERE user_id = ?", (user_id,))
         await conn.execute(
             "UPDATE users SET address = 'retired:' || pseudonym, display_name = NULL WHERE id = ?", (user_id,)
         )

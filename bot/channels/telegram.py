@@ -24,7 +24,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
@@ -40,7 +40,7 @@ from bot.i18n import LANGUAGES, N_, Catalogs
 from bot.logsafe import mask_secrets
 from bot.messages import Inbound, Outbound
 from bot.privacy import log_id
-from bot.storage.media import MediaStore, is_media
+from bot.storage.media import MediaStore, file_id_for, is_media, keep_file_id
 
 log = logging.getLogger(__name__)
 
@@ -281,10 +281,12 @@ class TelegramChannel:
             # Plain text, no parse mode: nothing a learner or an author writes can break the markup.
             if message.image:
                 local = self.media.path(message.image) if is_media(message.image) else None
-                photo = local.read_bytes() if local else message.image
+                photo = local.read_bytes() if local else await self._telegram_copy(message.image)
                 sent = await bot.send_photo(
                     int(message.address), photo=photo, caption=text[:1024], reply_markup=markup
                 )
+                if local is not None:
+                    await self._keep_telegram_copy(message.image, sent.photo)
             else:
                 sent = await bot.send_message(int(message.address), text[:4096], reply_markup=markup)
         except Forbidden as exc:
@@ -302,6 +304,24 @@ class TelegramChannel:
         self._awaiting.pop(message.address, None)
         log.debug("sent to %s", log_id(CHANNEL, message.address))
         return Delivery.sent(str(sent.message_id))
+
+    async def _telegram_copy(self, image: str) -> str:
+        """A picture of ours that Telegram already has (our file is gone): its file_id."""
+        if not is_media(image):
+            return image  # a URL or a file_id
+        return await file_id_for(self.engine.db.conn, image) or image
+
+    async def _keep_telegram_copy(self, ref: str, sizes: tuple[PhotoSize, ...]) -> None:
+        """Telegram has the picture (a certificate, with the learner's name): keep its file_id to
+        send it again by, and delete our file."""
+        if not sizes:
+            return  # no id to send it again by: the file stays, until the learner's data goes
+        try:
+            async with self.engine.db.transaction() as conn:
+                await keep_file_id(conn, ref, sizes[-1].file_id)
+            self.media.delete(ref)
+        except (sqlite3.Error, OSError) as exc:  # it was sent: a failure here must not send it again
+            log.warning("telegram: a certificate's file_id was not kept, or its file not deleted: %s", exc)
 
     def runtime(self) -> ChannelRuntime:
         return ChannelRuntime(

@@ -32,8 +32,7 @@ from bot.delivery.outbox import Delivery, RateLimiter, record_status
 from bot.i18n import N_
 from bot.messages import Inbound, Outbound, utcnow
 from bot.privacy import log_id
-from bot.storage.media import PREFIX as MEDIA_PREFIX
-from bot.storage.media import is_media
+from bot.storage.media import MediaStore, is_media
 
 log = logging.getLogger(__name__)
 # Twilio's client logs request bodies (phone numbers, message text) at INFO.
@@ -46,6 +45,7 @@ MAX_BODY = 64_000  # a Twilio webhook is a few hundred bytes
 TEXT_LIMIT = 1600  # WhatsApp through Twilio
 QUICK_REPLY_BODY_LIMIT = 1024
 WINDOW = timedelta(hours=24)
+DELIVERED = ("delivered", "read")
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 REPLY_WITH = N_("Reply {numbers}.")
 OR = N_("or")
@@ -187,13 +187,26 @@ class WhatsAppChannel:
             return PlainTextResponse("bad request", status_code=400)
         code = str(form.get("ErrorCode") or "") or None
         try:
-            await record_status(self.app.db, CHANNEL, sid, status, code)
+            now = await record_status(self.app.db, CHANNEL, sid, status, code)
         except sqlite3.Error as exc:
             log.error("whatsapp: could not store a receipt, answering 503: %s", exc)
             return PlainTextResponse("unavailable", status_code=503)
+        if now in DELIVERED:
+            await self._forget_media(sid)
         if code:
             self.app.engine.notify_outbox(CHANNEL)  # a re-queued message is due again
         return Response(status_code=204)
+
+    async def _forget_media(self, sid: str) -> None:
+        """The message is on the learner's phone: our copy of its picture (a certificate, with
+        their name) goes. Twilio fetched it through a link that expires anyway (see render)."""
+        async with self.app.db.conn.execute(
+            "SELECT payload FROM outbox WHERE channel = ? AND external_id = ?", (CHANNEL, sid)
+        ) as cur:
+            row = await cur.fetchone()
+        image = Outbound.from_row(CHANNEL, "", row[0], 0, None).image if row else None
+        if is_media(image):
+            MediaStore(self.settings.media_dir).delete(image or "")
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -237,8 +250,10 @@ class WhatsAppChannel:
             name, body = message.attachment
             text = f"{text}\n\n{name}:\n{body}"
         media = None
-        if is_media(message.image):  # ours: Twilio fetches it from our /media route
-            media = [f"{self.settings.public_base_url}/media/{message.image.removeprefix(MEDIA_PREFIX)}"]
+        if is_media(message.image):  # ours: Twilio fetches it from our /media route, by a link that expires
+            media = [
+                f"{self.settings.public_base_url}{MediaStore(self.settings.media_dir).link(message.image)}"
+            ]
         elif message.image and message.image.startswith("https://"):
             media = [message.image]
         choices = [(c.id, c.label) for c in message.choices]
@@ -276,6 +291,10 @@ class WhatsAppChannel:
         ) as cur:
             row = await cur.fetchone()
         last = row[0] if row else None
+        if last is None and message.user_id is None:
+            # Someone we keep no row for, such as a learner who has just erased their data: the
+            # reply says when the message it answers came, and that message opened the window.
+            last = message.args.get("inbound_at")
         return last is not None and utcnow() - datetime.fromisoformat(last) < WINDOW
 
     async def _create(self, message: Outbound, **kwargs: Any) -> Delivery:

@@ -298,11 +298,20 @@ class Engine:
         await self._home(turn)
 
     async def _start(self, turn: Turn, command: Command) -> None:
-        """START (and a /start deep link): a domain may claim the link, then home."""
+        """START (and a /start deep link): a domain may claim the link, then home.
+
+        What follows /start is typed text like any other ("/start Grace 0788…" happens), and the
+        event outlives an erasure: only a link a domain claims, its prefix and a short code
+        (a join code), is recorded; of anything else, only that there was something.
+        """
         if command.argument:
-            turn.event("deep_link", payload=command.argument[:64])
-            if on_link := self.router.deep_link_handler(command.argument):
-                await on_link(turn, command.argument)
+            link = command.argument
+            prefix = next((p for p in self.router.deep_links if link.lower().startswith(p)), None)
+            code = link[len(prefix) :] if prefix else ""
+            recognised = 4 <= len(code) <= 8 and code.isascii() and code.isalnum()
+            turn.event("deep_link", **({"payload": link} if recognised else {}))
+            if on_link := self.router.deep_link_handler(link):
+                await on_link(turn, link)
         await self._home(turn, turn._("Welcome back!") if turn.user.language else None)
 
     def _register_core(self) -> None:

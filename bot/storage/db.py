@@ -27,6 +27,8 @@ PRAGMAS = (
     # (NORMAL would survive a crash but could drop the last commits on power loss.)
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
+    # What is deleted is overwritten with zeros, so an erased learner's words do not linger in free pages.
+    "PRAGMA secure_delete=ON",
     "PRAGMA busy_timeout=5000",
     # Reports scan the events table: keep hot pages in memory (64 MB cache, mapped reads up to
     # 256 MB) and sort in memory, so a million events do not mean a million disk reads.

@@ -59,13 +59,16 @@ def build_web(
         return JSONResponse(report, status_code=200 if healthy else 503)
 
     media = MediaStore(app.settings.media_dir)
+    no_store = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
     async def media_file(request: Request) -> Response:
-        # Certificates for channels that fetch by URL (WhatsApp); the random name is the key.
-        path = media.path(request.path_params["name"])
-        if path is None:
-            return PlainTextResponse("not found", status_code=404)
-        return FileResponse(path, media_type="image/png")
+        # Certificates (they carry a name) for channels that fetch by URL (WhatsApp): only through a
+        # signed link that has not expired, and for nobody to keep a copy of on the way.
+        query = request.query_params
+        path = media.verified(request.path_params["name"], query.get("exp"), query.get("sig"))
+        if path is None:  # unknown, unsigned, tampered with, expired or already delivered: all alike
+            return PlainTextResponse("not found", status_code=404, headers=no_store)
+        return FileResponse(path, media_type="image/png", headers=no_store)
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/media/{name}", media_file)]
     for domain_routes in WEB_ROUTES:
