@@ -11,16 +11,36 @@ from bot.storage import repo
 
 
 def register(router: Router) -> None:
+    def check(turn: Turn, inbound: Inbound) -> str:
+        """When to read this message for distress: "before", "after" its answer, or "never"."""
+        if not inbound.text or inbound.payload:
+            return "never"
+        when = turn.route.distress_check if turn.route is not None else "before"
+        if when == "after" and turn.offered():
+            return "before"  # buttons were offered, so the words are not an answer to keep
+        return when
+
     @router.guard("safeguarding")
     async def distress(turn: Turn, inbound: Inbound) -> bool:
         # Checked before any other rule, on the whole text: a long message must not hide a cry for help.
-        if not inbound.text or inbound.payload:
+        when = check(turn, inbound)
+        if when != "before":
+            turn.scratch["distress_check"] = when  # decided on arrival, before the answer moves on
             return False
         severity = turn.service(Safeguarding).assess(inbound.text)
         if severity is None:
             return False
         await care.on_distress(turn, severity, inbound.text, "keyword")
         return True
+
+    @router.guard("after")
+    async def distress_after_answer(turn: Turn, inbound: Inbound) -> None:
+        # The learner's own words were kept (a reflection); now the care they may need.
+        if turn.scratch.get("distress_check") != "after":
+            return
+        severity = turn.service(Safeguarding).assess(inbound.text)
+        if severity is not None:
+            await care.on_distress(turn, severity, inbound.text, "keyword")
 
     @router.guard("onboarding")
     async def language_first(turn: Turn, inbound: Inbound) -> bool:

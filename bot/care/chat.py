@@ -150,6 +150,8 @@ async def on_distress(turn: Turn, severity: Severity, text: str | None, reason: 
     """Reply with care, without repeating the disclosure; offer a person; pause the dialog."""
     _ = turn._
     turn.event("distress", severity=severity.value, reason=reason)
+    if turn.screen != "care":  # where "continue" goes back to, once the learner is ready
+        turn.data["care_return"] = turn.screen
     lines = [_("Thank you for telling me. What you feel matters, and you do not have to face this alone.")]
     lines.append(helplines(turn))
     if severity is Severity.IMMEDIATE:

@@ -1,24 +1,29 @@
 """Spotting distress, abuse and hate in what learners write, from a staff-editable word list.
 
-Matching is on whole words after `normalise()` (case and accents dropped), with the
-benign look-alikes removed first, so "this homework is killing me" is not a
-disclosure while "I want to kill myself" is.
+Matching is on whole words after `phrases.clean()` (apostrophes, case, accents, repeated
+letters), joined or split words and one typo in longer phrases forgiven, with the benign
+look-alikes removed first, so "this homework is killing me" is not a disclosure while
+"I want to kill myself" (or "kil my self") is.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 import yaml
 
-from bot.core.intents import normalise
+from bot.care.phrases import PhraseMatcher, clean
 from bot.i18n import LANGUAGES
 
-APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'"})
+HUMOUR_WORDS = {"lol", "mdr", "ptdr", "haha", "hahaha", "hihi", "xd", "jk", "lmao"}
+HUMOUR_EMOJI = ("😂", "🤣", "😆", "😅", "😹")
+
+
+def is_joking(text: str, said: str) -> bool:
+    return any(e in text for e in HUMOUR_EMOJI) or any(w in HUMOUR_WORDS for w in said.split())
 
 
 class Severity(StrEnum):
@@ -55,7 +60,9 @@ class Safeguarding:
             if unknown:
                 raise ValueError(f"{path}: {key}: unknown languages {sorted(unknown)}")
             return tuple(
-                sorted({normalise(p) for lang in by_lang for p in by_lang[lang] or [] if normalise(p)})
+                sorted(
+                    {clean(p).strip() for lang in by_lang for p in by_lang[lang] or [] if clean(p).strip()}
+                )
             )
 
         lines = data.get("helplines") or {}
@@ -73,35 +80,30 @@ class Safeguarding:
         )
 
     def _clean(self, text: str) -> str:
-        # Phone keyboards type ’ (and some ʼ or `) where the word list has '.
-        said = " " + re.sub(r"[^\w']+", " ", normalise(text.translate(APOSTROPHES))) + " "
+        said = clean(text)
         for phrase in self.benign:
             said = said.replace(f" {phrase} ", " ")
         return said
 
     @staticmethod
     @functools.cache
-    def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
-        # One alternation per list: every message is checked, so this is on the hot path.
-        if not phrases:
-            return re.compile(r"(?!x)x")
-        return re.compile("(?<= )(?:" + "|".join(re.escape(p) for p in phrases) + ")(?= )")
-
-    def _has(self, said: str, phrases: tuple[str, ...]) -> bool:
-        return self._pattern(phrases).search(said) is not None
+    def _matcher(phrases: tuple[str, ...]) -> PhraseMatcher:
+        return PhraseMatcher.of(phrases)
 
     def assess(self, text: str | None) -> Severity | None:
+        """IMMEDIATE (a person is alerted at once), CONCERN (the learner is asked), or None.
+        A joke marker ("lol", 😂) turns an immediate phrase into a question first."""
         if not text:
             return None
         said = self._clean(text)
-        if self._has(said, self.immediate):
-            return Severity.IMMEDIATE
-        if self._has(said, self.concern):
+        if self._matcher(self.immediate).find(said):
+            return Severity.CONCERN if is_joking(text, said) else Severity.IMMEDIATE
+        if self._matcher(self.concern).find(said):
             return Severity.CONCERN
         return None
 
     def is_hateful(self, text: str | None) -> bool:
-        return bool(text) and self._has(self._clean(text or ""), self.hate)
+        return bool(text) and self._matcher(self.hate).find(self._clean(text or "")) is not None
 
     def helpline_text(self, lang: str) -> str:
         return "\n".join(

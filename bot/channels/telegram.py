@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, PhotoSize, Update
-from telegram.constants import ChatAction
+from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
@@ -36,7 +36,7 @@ from bot.config import ConfigError, Settings
 from bot.core.engine import Engine
 from bot.delivery.inbox import Inbox
 from bot.delivery.outbox import Delivery, RateLimiter
-from bot.i18n import LANGUAGES, N_, Catalogs
+from bot.i18n import LANGUAGES, N_, Catalogs, negotiate
 from bot.logsafe import mask_secrets
 from bot.messages import Inbound, Outbound
 from bot.privacy import log_id
@@ -46,7 +46,11 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
-ALLOWED_UPDATES = ["message", "callback_query"]
+# channel_post and my_chat_member: so that the bot sees it was put in a channel or group, and leaves.
+ALLOWED_UPDATES = ["message", "callback_query", "channel_post", "my_chat_member"]
+PRIVATE_ONLY = N_(
+    "I only talk in private chats, so that what you share stays between us. Write to me here: {link}"
+)
 MAX_BODY = 1_000_000  # a Telegram update is a few KB; anything larger is not from Telegram
 COMMANDS = {
     "start": N_("Start or restart"),
@@ -54,7 +58,7 @@ COMMANDS = {
     "language": N_("Change language"),
     "progress": N_("My progress"),
     "help": N_("Help, and a person to talk to"),
-    "stop": N_("Stop invitations and reminders"),
+    "stop": N_("Stop all messages from us"),
 }
 
 
@@ -77,6 +81,11 @@ def build_application(settings: Settings) -> Application:
     # Our own inbox takes updates (webhook) and our own loop polls: PTB's Updater and
     # handlers would acknowledge an update before it is stored.
     return builder.updater(None).build()
+
+
+def is_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is None or chat.type == ChatType.PRIVATE
 
 
 def inbound_from(update: Update) -> Inbound | None:
@@ -125,6 +134,7 @@ class TelegramChannel:
     typing_after: float = 0.5
     ready: bool = False  # connected to the Bot API
     _awaiting: dict[str, float] = field(default_factory=dict)  # chat -> when its message came
+    _left: set[int] = field(default_factory=set)  # group chats already told and left
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     channel = CHANNEL
@@ -149,12 +159,34 @@ class TelegramChannel:
     # -- inbound --------------------------------------------------------------
 
     async def _take(self, updates: list[Update]) -> None:
-        """Commit the updates to the inbox (raises if the database cannot), then be polite."""
-        pairs = [(u, inbound_from(u)) for u in updates]
+        """Commit the updates to the inbox (raises if the database cannot), then be polite.
+
+        Only private chats reach the engine: in a group, what one member sends (or asks for,
+        such as `mydata`) would be shown to all. A group or channel gets one pointer to a
+        private chat, and the bot leaves it, keeping nothing about its members.
+        """
+        private = [u for u in updates if is_private(u)]
+        for update in updates:
+            if not is_private(update):
+                self._spawn(self._leave(update))
+        pairs = [(u, inbound_from(u)) for u in private]
         await self.inbox.accept(*(i for _, i in pairs if i is not None))
         for update, inbound in pairs:
             if inbound is not None:
                 self._courtesy(update, inbound.address)
+
+    async def _leave(self, update: Update) -> None:
+        chat = update.effective_chat
+        if chat is None or chat.id in self._left or not self.ready:
+            return
+        self._left.add(chat.id)
+        user = update.effective_user
+        language = negotiate(user.language_code if user else None)
+        username = self.settings.telegram_bot_username or self.application.bot.username
+        text = self.engine.catalogs.gettext(language, PRIVATE_ONLY).format(link=f"https://t.me/{username}")
+        await _quietly(self.application.bot.send_message(chat.id, text))
+        await _quietly(self.application.bot.leave_chat(chat.id))
+        log.info("telegram: left a %s chat; the bot talks in private chats only", chat.type)
 
     def _courtesy(self, update: Update, chat: str) -> None:
         """Answer a tap and show "typing…" if the reply is slow; never in the way of the message."""

@@ -67,4 +67,5 @@ def register(router: Router) -> None:
         return True
 
     for screen in ("plan_*", "announce_*", *FOLLOW_SCREENS):
-        router.screen(screen, needs_choice=False)(staff_answer)
+        # A facilitator's form input (a session topic on violence prevention) is never a disclosure.
+        router.screen(screen, needs_choice=False, distress_check="never")(staff_answer)

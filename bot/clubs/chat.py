@@ -45,6 +45,15 @@ async def leave(turn: Turn, argument: str | None) -> None:
     _ = turn._
     code = clubs.normalise_code(argument or "")
     club = await clubs.club_by_code(turn.conn, code) if code else None
+    if argument and argument.strip() and club is None:
+        # A typo must not take the learner out of every club: an unknown code changes nothing.
+        turn.event("club_leave_failed")
+        turn.say(
+            _("I could not find a club with the code {code}. Check the code with your facilitator.").format(
+                code=argument.strip()[:12]
+            )
+        )
+        return
     left = await clubs.leave(turn.conn, turn.user.id, club)
     if not left:
         turn.say(_("You are not a member of any club."))

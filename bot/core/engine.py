@@ -190,6 +190,7 @@ class Engine:
         router = self.router
         text = inbound.text
         typed = text if text and not inbound.payload else None
+        turn.route = router.screen_route(turn.screen)
         for guard in router.guards["safeguarding"]:  # first, on the whole text
             if await guard(turn, inbound):
                 return
@@ -253,6 +254,8 @@ class Engine:
                     return
         if not await self._answer(turn, screen, text, choice):
             await self._reprompt(turn, self._not_understood(turn, screen))
+        for hook in router.guards["after"]:
+            await hook(turn, inbound)
 
     async def _answer(
         self, turn: Turn, screen: ScreenRoute | None, text: str | None, choice: Choice | None

@@ -34,7 +34,8 @@ Home = Callable[["Turn", str | None], Awaitable[None]]
 LanguagePrompt = Callable[["Turn", bool], Awaitable[None]]
 
 # The engine runs guards in this order; a guard that returns True has handled the message.
-STAGES = ("safeguarding", "onboarding")
+# Hooks at the "after" stage run once the current screen has taken the message.
+STAGES = ("safeguarding", "onboarding", "after")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class ScreenRoute:
     reask: bool = False
     during_onboarding: bool = False  # reachable before language and consent are settled
     expects_text: bool = False  # a not-understood answer is told to write a few words
+    # When safeguarding reads what was typed here: "before" the answer (the default), "after"
+    # it (the learner's own words are kept first, e.g. a free-text exercise answer), or
+    # "never" (staff typing a form, such as a session topic about violence prevention).
+    distress_check: str = "before"
 
 
 @dataclass

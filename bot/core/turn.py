@@ -59,6 +59,8 @@ class Turn:
     events: list[Event] = field(default_factory=list)
     # Set when the learner's data was erased in this turn: nothing more is written about them.
     erased: bool = False
+    route: Any = None  # the ScreenRoute of the screen the message arrived on, if any
+    scratch: dict[str, Any] = field(default_factory=dict)  # what handlers pass on within this turn
     # The engine's way back, set by the engine: the current question again, or the main menu.
     _reprompt: Callable[[str | None], Awaitable[None]] | None = None
     _home: Callable[[str | None], Awaitable[None]] | None = None

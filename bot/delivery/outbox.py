@@ -129,7 +129,7 @@ class OutboxSender:
     async def recover(self) -> int:
         """Put back what a crash left half-sent."""
         async with self.db.transaction() as conn:
-            n = await delivery_queries.requeue_in_flight(conn, self.clock())
+            n = await delivery_queries.requeue_in_flight(conn, self.channel, self.clock())
         if n:
             log.warning("re-queued %d %s messages left in flight by the last run", n, self.channel)
         return n

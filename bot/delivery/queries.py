@@ -186,10 +186,11 @@ async def requeue_failed(conn: Conn, channel: str | None, since: datetime | None
     return cur.rowcount
 
 
-async def requeue_in_flight(conn: Conn, at: datetime) -> int:
-    """After a crash, rows left 'sending' go back to the queue (they may repeat once)."""
+async def requeue_in_flight(conn: Conn, channel: str, at: datetime) -> int:
+    """After a crash, this channel's rows left 'sending' go back to the queue (they may repeat once)."""
     cur = await conn.execute(
-        "UPDATE outbox SET status = 'queued', updated_at = ? WHERE status = 'sending'", (iso(at),)
+        "UPDATE outbox SET status = 'queued', updated_at = ? WHERE status = 'sending' AND channel = ?",
+        (iso(at), channel),
     )
     return cur.rowcount
 

@@ -31,7 +31,14 @@ def register(router: Router) -> None:
         runner.prompt(turn, d, new_prompt=False)
         return True
 
-    @router.screen("dialog", reprompt=in_dialog, match_typed=False, needs_choice=False, expects_text=True)
+    @router.screen(
+        "dialog",
+        reprompt=in_dialog,
+        match_typed=False,
+        needs_choice=False,
+        expects_text=True,
+        distress_check="after",  # a free-text answer is kept first
+    )
     async def answer(turn: Turn, text: str | None, choice: Choice | None) -> bool:
         d = turn.content.get(turn.state.dialog_id or "")
         if d is None or not turn.state.step_id:

@@ -15,7 +15,7 @@ from bot.commandline import CommandLine
 from bot.config import ConfigError, Settings
 from bot.messages import utcnow
 from bot.stats import metrics as stats
-from bot.stats.dashboard.accounts import add_account
+from bot.stats.dashboard.accounts import add_account, hashed
 from bot.storage.db import Database
 
 
@@ -138,6 +138,10 @@ async def add_staff(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _add_staff(db: Database, args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    try:
+        password = await hashed(password)  # scrypt in a thread, before the write lock is taken
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     club_ids = None
     async with db.transaction() as conn:
         if args.club:

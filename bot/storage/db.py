@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.config import ConfigError
 from bot.storage import preflight
 
 PRAGMAS = (
@@ -116,6 +117,13 @@ class Database:
         """Apply pending migrations, each in its own transaction; returns their names."""
         applied = []
         current = await self.version()
+        known = max((number for number, _, _ in migrations()), default=0)
+        if current > known:
+            # A newer bot wrote this database: running older code on it could lose data.
+            raise ConfigError(
+                f"the database {self.path} is at schema version {current}, newer than this bot knows "
+                f"({known}): run the newer bot, or restore a backup made by this version"
+            )
         for number, name, sql in migrations():
             if number <= current:
                 continue

@@ -139,7 +139,12 @@ async def serve(settings: Settings) -> None:
     try:
         server = uvicorn.Server(
             uvicorn.Config(
-                build_web(app, channels, health), host=settings.host, port=settings.port, log_level="info"
+                build_web(app, channels, health),
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+                # uvicorn would believe X-Forwarded-For from 127.0.0.1; only listed proxies are.
+                forwarded_allow_ips=list(settings.forwarded_allow_ips),
             )
         )
         log.info("web server on http://%s:%d", settings.host, settings.port)

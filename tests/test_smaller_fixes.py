@@ -1,0 +1,59 @@
+"""Smaller findings of the safety review: each one reproduced, then fixed."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+from bot.app import App
+from bot.config import Settings
+from bot.delivery.outbox import OutboxSender
+from bot.messages import Outbound
+from tests.test_clubs import make_club, member
+from tests.test_storage_and_outbox import RecordingTransport, enqueue
+
+
+async def memberships(app: App, address: str) -> int:
+    sql = "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.address = ?"
+    async with app.db.conn.execute(sql, (address,)) as cur:
+        return (await cur.fetchone())[0]
+
+
+async def test_leaving_with_a_mistyped_code_changes_nothing_and_says_so(app: App) -> None:
+    first, second = await make_club(app, "Huye Club"), await make_club(app, "Nyanza Club")
+    amina = await member(app, first, "amina", 3)
+    await amina.send(f"join {second.code}")
+    assert await memberships(app, "amina") == 2
+    typo = second.code[:3] + second.code[4] + second.code[3]  # two letters swapped
+    await amina.send(f"leave {typo}")
+    assert "could not find a club with the code" in amina.texts
+    assert await memberships(app, "amina") == 2
+    await amina.send(f"leave {second.code}")
+    assert await memberships(app, "amina") == 1
+
+
+def test_db_migrate_refuses_a_database_newer_than_the_code(settings: Settings) -> None:
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+
+    def migrate() -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "bot", "db", "migrate"]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    assert migrate().returncode == 0
+    with sqlite3.connect(settings.database_path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    refused = migrate()
+    assert refused.returncode != 0
+    assert "schema version 99, newer than this bot knows" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+async def test_recovery_counts_only_its_own_channels_messages(app: App) -> None:
+    await enqueue(app, Outbound("console", "a", "one"), Outbound("whatsapp", "whatsapp:+250788000001", "two"))
+    async with app.db.transaction() as conn:
+        await conn.execute("UPDATE outbox SET status = 'sending'")
+    assert await OutboxSender(app.db, RecordingTransport()).recover() == 1  # the console's only
+    async with app.db.conn.execute("SELECT channel, status FROM outbox ORDER BY id") as cur:
+        assert [tuple(r) for r in await cur.fetchall()] == [("console", "queued"), ("whatsapp", "sending")]
