@@ -57,3 +57,18 @@ async def test_recovery_counts_only_its_own_channels_messages(app: App) -> None:
     assert await OutboxSender(app.db, RecordingTransport()).recover() == 1  # the console's only
     async with app.db.conn.execute("SELECT channel, status FROM outbox ORDER BY id") as cur:
         assert [tuple(r) for r in await cur.fetchall()] == [("console", "queued"), ("whatsapp", "sending")]
+
+
+async def test_every_text_says_stop_ends_all_messages_and_menu_leaves_an_activity(app: App) -> None:
+    from tests.conftest import Chat
+
+    chat = Chat(app)
+    replies = await chat.send("hello")
+    welcome = "\n".join(m.text for m in replies)
+    assert "send menu" in welcome and "Send stop only if you want no more messages from us at all" in welcome
+    await chat.onboard()
+    await chat.send("help")
+    assert "stop: no more messages from us at all (send start to come back)" in chat.texts
+    assert "invitations or reminders" not in chat.texts
+    tr = app.engine.catalogs.gettext
+    assert tr("fr", "Stop all messages from us") == "Arrêter tous nos messages"
