@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
+from bot.web.health import Health
 from bot.web.server import build_web, make_senders
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 
@@ -71,18 +73,31 @@ async def start_bot(
     return app, channel, tasks
 
 
+@contextlib.asynccontextmanager
+async def bot_running(
+    settings: Settings, fake: FakeBotAPI, webhook: bool = False
+) -> AsyncIterator[tuple[App, TelegramChannel, httpx.AsyncClient]]:
+    """The bot on the fake Bot API, with its web app (webhook, /healthz) on an ASGI client."""
+    app, channel, tasks = await start_bot(settings, fake, webhook=webhook)
+    health = Health(app.db, {"telegram": "up"})
+    web = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=build_web(app, [channel.runtime()], health)), base_url="http://bot"
+    )
+    try:
+        yield app, channel, web
+    finally:
+        await web.aclose()
+        await channel.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app.close()
+
+
 @pytest.fixture
 async def bot(settings: Settings) -> AsyncIterator[Bot]:
-    async with running(FakeBotAPI()) as fake:
-        app, channel, tasks = await start_bot(settings, fake)
-        try:
-            yield Bot(app, fake, channel)
-        finally:
-            await channel.stop()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await app.close()
+    async with running(FakeBotAPI()) as fake, bot_running(settings, fake) as (app, channel, _):
+        yield Bot(app, fake, channel)
 
 
 async def onboard(bot: Bot, chat: int, lang: str, code: str | None) -> None:

@@ -15,10 +15,8 @@ import httpx
 
 from bot.app import App
 from bot.config import Settings
-from bot.web.health import Health
-from bot.web.server import build_web
 from tests.fake_telegram import FakeBotAPI, running, wait_for
-from tests.test_telegram import start_bot
+from tests.test_telegram import bot_running
 
 
 async def writable(app: App, yes: bool) -> None:
@@ -27,22 +25,8 @@ async def writable(app: App, yes: bool) -> None:
 
 @contextlib.asynccontextmanager
 async def telegram(settings: Settings, webhook: bool) -> AsyncIterator[tuple]:
-    async with running(FakeBotAPI()) as fake:
-        app, channel, tasks = await start_bot(settings, fake, webhook=webhook)
-        health = Health(app.db, {"telegram": "up"})
-        web = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=build_web(app, [channel.runtime()], health)),
-            base_url="http://bot",
-        )
-        try:
-            yield app, fake, web
-        finally:
-            await web.aclose()
-            await channel.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await app.close()
+    async with running(FakeBotAPI()) as fake, bot_running(settings, fake, webhook) as (app, _, web):
+        yield app, fake, web
 
 
 async def test_polling_confirms_only_committed_updates(settings: Settings) -> None:
