@@ -72,3 +72,55 @@ async def test_every_text_says_stop_ends_all_messages_and_menu_leaves_an_activit
     assert "invitations or reminders" not in chat.texts
     tr = app.engine.catalogs.gettext
     assert tr("fr", "Stop all messages from us") == "Arrêter tous nos messages"
+
+
+async def test_a_reprompt_repeats_the_real_question_never_bare_buttons(app: App) -> None:
+    from tests.conftest import Chat
+
+    zed = Chat(app, address="zed")
+    await zed.onboard()
+    await zed.send("delete")
+    await zed.send("progress")  # a command in the middle of the question
+    assert "Erase everything we store about you" in zed.last[-1].text
+    assert [c.label for c in zed.last[-1].choices] == ["Yes, erase it", "No, keep it"]
+    club = await make_club(app)
+    amina = Chat(app, address="amina", language_code="fr")
+    await amina.onboard(language=2)
+    await amina.send("delete")
+    await amina.send(f"rejoindre {club.code}")
+    assert (
+        "Effacer tout ce que nous gardons" in amina.last[-1].text or "effacer" in amina.last[-1].text.lower()
+    )
+    assert "Que veux-tu faire maintenant" not in amina.last[-1].text
+
+
+def test_env_example_lists_every_setting() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    read = set(
+        re.findall(
+            r'(?:env\.get|opt|_int|_hours|_days|_positive|_addresses)\(\s*(?:env,\s*)?"([A-Z_]+)"',
+            (root / "bot/config.py").read_text(),
+        )
+    )
+    example = (root / ".env.example").read_text()
+    assert read and not {name for name in read if f"# {name}=" not in example}
+
+
+def test_output_into_a_closed_pipe_ends_quietly(settings: Settings) -> None:
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    subprocess.run([sys.executable, "-m", "bot", "db", "migrate"], env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        # far more than a pipe holds, so the writes go on after `head` has gone
+        f"{sys.executable} -m bot demo-data --users 100 >/dev/null && "
+        f"{sys.executable} -m bot export events --since 2000-01-01 | head -2",
+        shell=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert len(done.stdout.splitlines()) == 2
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

@@ -295,7 +295,7 @@ class Engine:
         if screen is not None and screen.reprompt is not None and await screen.reprompt(turn):
             return
         if screen is not None and screen.reask and turn.offered():
-            text = turn._("What would you like to do next?")
+            text = turn.data.get("question") or turn._("What would you like to do next?")
             turn.ask(text, turn.screen or "", turn.offered(), new_prompt=False)
             return
         await self._home(turn)

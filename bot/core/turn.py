@@ -166,6 +166,9 @@ class Turn:
             self.state.prompt_seq += 1
         self.data["screen"] = screen
         self.data["offer"] = [[c.id, c.label] for c in choices]
+        # Kept so that asking again repeats the real question, never a bare list of buttons:
+        # "1. Yes, erase it" under "What next?" would erase a learner's data by mistake.
+        self.data["question"] = text
         seq = self.state.prompt_seq
         self.say(text, tuple(Choice(f"{seq}.{c.id}", c.label) for c in choices), image=image)
 

@@ -118,7 +118,7 @@ async def _export(db: Database, args: argparse.Namespace) -> int:
         db.reader() as conn,
         conn.execute(
             "SELECT at, actor, type, channel, language, dialog_id, step_id, data FROM events "
-            "WHERE at >= ? ORDER BY id",
+            "WHERE at >= ? ORDER BY at, id",
             (args.since.isoformat(),),
         ) as cur,
     ):
