@@ -133,6 +133,11 @@ def format_date(value: datetime, lang: str, tz: str = "Africa/Kigali") -> str:
     return _babel_format_date(value.astimezone(ZoneInfo(tz)).date(), format="long", locale=lang)
 
 
+def _without_stamps(po: bytes) -> bytes:
+    """A catalog without the header lines that change on every run."""
+    return re.sub(rb'"(POT-Creation-Date|PO-Revision-Date|Generated-By): [^"]*"\n', b"", po)
+
+
 def update_catalogs(root: Path) -> list[Path]:
     """Extract every string (code and dialogs) and merge it into each language's .po.
 
@@ -172,6 +177,7 @@ def update_catalogs(root: Path) -> list[Path]:
         written = []
         for lang in LANGUAGES:
             po = locales / lang / "LC_MESSAGES" / "messages.po"
+            before = po.read_bytes() if po.exists() else b""
             action = "update" if po.exists() else "init"
             CommandLineInterface().run(
                 ["pybabel", "-q", action, "-i", str(pot), "-d", str(locales), "-l", lang]
@@ -187,6 +193,8 @@ def update_catalogs(root: Path) -> list[Path]:
                         message.flags.discard("fuzzy")
             with po.open("wb") as fh:
                 write_po(fh, catalog, width=100, omit_header=False, include_previous=False)
+            if _without_stamps(po.read_bytes()) == _without_stamps(before):
+                po.write_bytes(before)  # nothing changed but the dates: leave the tree clean
             written.append(po)
         return written
     finally:

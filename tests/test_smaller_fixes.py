@@ -124,3 +124,41 @@ def test_output_into_a_closed_pipe_ends_quietly(settings: Settings) -> None:
     )
     assert len(done.stdout.splitlines()) == 2
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+async def test_cancelling_twice_tells_each_member_once_and_inviting_twice_invites_once(app: App) -> None:
+    from datetime import timedelta
+
+    from bot.clubs import model as clubs
+    from bot.messages import utcnow
+    from bot.storage import repo
+    from tests.test_clubs import invite, outbox_for, plan
+
+    club = await make_club(app)
+    a, b = await member(app, club, "a1", 1), await member(app, club, "b1", 2)
+    now = utcnow()
+    session = await plan(app, club, now + timedelta(days=2))
+    assert await invite(app, session, now) == 2
+    assert await invite(app, session, now) == 0  # a repeated invite sends nothing again
+    render = clubs.Renderer(app.engine.catalogs)
+    for expected in (2, 0):  # the second cancel (a repeated command) tells nobody
+        async with app.db.exclusive() as conn:
+            assert await repo.in_thread(conn, clubs.cancel, session, render, now) == expected
+    for learner in (a, b):
+        texts = [m["text"] for m in await outbox_for(app, learner.address)]
+        assert sum(t.startswith(("Annulé", "Byasubitswe")) for t in texts) == 1
+
+
+def test_a_no_op_catalog_update_leaves_the_tree_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    from pathlib import Path
+
+    from bot.i18n import update_catalogs
+
+    root = Path(__file__).resolve().parent.parent
+    for part in ("bot", "dialogs", "locales"):
+        shutil.copytree(root / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(root / "babel.cfg", tmp_path / "babel.cfg")
+    before = {p: p.read_bytes() for p in (tmp_path / "locales").rglob("*.po")}
+    update_catalogs(tmp_path)
+    assert {p: p.read_bytes() for p in before} == before

@@ -141,6 +141,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.command == "sessions" and args.sessions_command == "cancel":
             async with db.exclusive() as conn:
                 n = await repo.in_thread(conn, clubs.cancel, session, _renderer(settings), now)
+            if session.status == "cancelled":
+                print(f"session {session.id} was already cancelled; nobody is told again")
+                return 0
             print(f"cancelled session {session.id}; {n} invited member(s) will be told")
             return 0
         async with db.transaction() as conn:

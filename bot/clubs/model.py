@@ -434,7 +434,12 @@ def cancel(conn: Raw, session: Session, render: Callable[..., Outbound], at: dat
 
 
 def cancel_within(conn: Raw, session: Session, render: Callable[..., Outbound], at: datetime) -> int:
-    conn.execute("UPDATE club_sessions SET status = 'cancelled' WHERE id = ?", (session.id,))
+    """Cancel once: a second cancel (a repeated command, a retried request) tells nobody again."""
+    cur = conn.execute(
+        "UPDATE club_sessions SET status = 'cancelled' WHERE id = ? AND status != 'cancelled'", (session.id,)
+    )
+    if not cur.rowcount:
+        return 0
     conn.execute(
         "UPDATE jobs SET status = 'cancelled', done_at = ? "
         "WHERE status = 'pending' AND json_extract(payload, '$.session') = ?",
