@@ -162,3 +162,24 @@ def test_a_no_op_catalog_update_leaves_the_tree_clean(tmp_path) -> None:  # type
     before = {p: p.read_bytes() for p in (tmp_path / "locales").rglob("*.po")}
     update_catalogs(tmp_path)
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_part_of_a_hidden_count_is_hidden_too() -> None:
+    from bot.stats import metrics
+
+    summary = metrics.Summary(metrics.Filters())
+    summary.hardest_questions = [{"quiz": "q", "question": "q1", "answers": 3, "correct": 0, "rate": 0.0}]
+    summary.funnel = [{"module": "m", "started": 2, "completed": 0, "rate": 0.0}]
+    shown = metrics.present(summary)
+    assert shown["hardest_questions"][0]["answers"] == shown["hardest_questions"][0]["correct"] == "<5"
+    assert shown["funnel"][0]["completed"] == "<5"
+
+
+async def test_the_kinyarwanda_help_does_not_repeat_itself(app: App) -> None:
+    from tests.conftest import Chat
+
+    chat = Chat(app)
+    await chat.onboard(language=1)
+    await chat.send("ubufasha")
+    assert "menu (ahabanza): gusubira ahabanza" in chat.texts
+    assert "ahabanza): ahabanza" not in chat.texts

@@ -320,6 +320,10 @@ def present(s: Summary) -> dict[str, Any]:
     def rate(value: float | None, base: int) -> float | str | None:
         return value if value is None or base >= SMALL else "<5"
 
+    def part(n: int, base: int) -> int | str:
+        # A part of a hidden total is hidden too: "<5 answers, 0 correct" would say all were wrong.
+        return "<5" if 0 < base < SMALL else suppress(n)
+
     return {
         "active_by_day": [(p, suppress(n)) for p, n in s.active_by_day],
         "active_by_week": [(p, suppress(n)) for p, n in s.active_by_week],
@@ -329,7 +333,7 @@ def present(s: Summary) -> dict[str, Any]:
             {
                 **m,
                 "started": suppress(m["started"]),
-                "completed": suppress(m["completed"]),
+                "completed": part(m["completed"], m["started"]),
                 "rate": rate(m["rate"], m["started"]),
             }
             for m in s.funnel
@@ -339,7 +343,7 @@ def present(s: Summary) -> dict[str, Any]:
                 **q,
                 "attempts": suppress(q["attempts"]),
                 "mean": rate(q["mean"], q["attempts"]),
-                "bands": {k: suppress(v) for k, v in q["bands"].items()},
+                "bands": {k: part(v, q["attempts"]) for k, v in q["bands"].items()},
             }
             for q in s.quiz_scores
         ],
@@ -347,7 +351,7 @@ def present(s: Summary) -> dict[str, Any]:
             {
                 **q,
                 "answers": suppress(q["answers"]),
-                "correct": suppress(q["correct"]),
+                "correct": part(q["correct"], q["answers"]),
                 "rate": rate(q["rate"], q["answers"]),
             }
             for q in s.hardest_questions
