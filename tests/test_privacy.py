@@ -4,7 +4,6 @@ queues), /mydata shows all that is held, and certificates are served only by lin
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -29,11 +28,9 @@ from bot.web.server import build_web
 from tests.conftest import Chat
 from tests.fake_telegram import FakeBotAPI, wait_for
 from tests.fake_telegram import running as telegram_running
-from tests.fake_twilio import ACCOUNT_SID, PUBLIC_URL, FakeTwilio
-from tests.fake_twilio import running as twilio_running
-from tests.test_telegram import start_bot
-from tests.test_whatsapp import WhatsApp
-from tests.test_whatsapp import start as start_whatsapp
+from tests.fake_twilio import ACCOUNT_SID, PUBLIC_URL
+from tests.test_telegram import bot_running
+from tests.test_whatsapp import WhatsApp, whatsapp_running
 
 ERASED = "Done. Everything we stored about you is erased. Send hello if you want to start again."
 CONFIRM = "Erase everything we store about you"
@@ -69,18 +66,8 @@ class Sink:
 
 @pytest.fixture
 async def wa(settings: Settings, tmp_path: Path) -> AsyncIterator[WhatsApp]:
-    async with twilio_running(FakeTwilio()) as fake:
-        bot = await start_whatsapp(settings, fake, tmp_path)
-        tasks = [asyncio.create_task(bot.sender.run()), asyncio.create_task(bot.app.inbox.run())]
-        try:
-            yield bot
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await bot.channel.stop()
-            await bot.web.aclose()
-            await bot.app.close()
+    async with whatsapp_running(settings, tmp_path) as bot:
+        yield bot
 
 
 async def test_a_whatsapp_learner_who_erases_is_told_and_the_number_is_not_kept(wa: WhatsApp) -> None:
@@ -314,32 +301,24 @@ class PhotoBotAPI(FakeBotAPI):
 
 
 async def test_telegram_keeps_the_file_id_and_the_certificate_file_goes(settings: Settings) -> None:
-    async with telegram_running(PhotoBotAPI()) as fake:
-        app, channel, tasks = await start_bot(settings, fake)
-        try:
-            fake.push_text(601, "/start")
-            await wait_for(lambda: fake.sent(601))
-            async with app.db.transaction() as conn:
-                user = await repo.find_user(conn, "telegram", "601")
-                assert user is not None
-                ref = channel.media.save(b"\x89PNG certificate for Aline")
-                await learning_queries.add_certificate(conn, user.id, "exercise", ref, utcnow())
-                certificate = Outbound("telegram", "601", "Your certificate", image=ref, user_id=user.id)
-                await repo.in_thread(conn, repo.enqueue, [certificate, certificate], utcnow())
-            app.engine.notify_outbox("telegram")
-            await wait_for(lambda: len([c for c in fake.calls if c.method == "sendPhoto"]) == 2)
-            first, again = [c for c in fake.calls if c.method == "sendPhoto"]
-            assert (await first.params["photo"].read()).startswith(b"\x89PNG")
-            assert channel.media.path(ref) is None  # Telegram has it: our copy is gone
-            ((file_id,),) = await rows(app, "SELECT file_id FROM certificates")
-            assert file_id.startswith("AgAC-1200-")  # the largest size
-            assert again.params["photo"] == file_id  # sent again by Telegram's id, without the file
-        finally:
-            await channel.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await app.close()
+    async with telegram_running(PhotoBotAPI()) as fake, bot_running(settings, fake) as (app, channel, _):
+        fake.push_text(601, "/start")
+        await wait_for(lambda: fake.sent(601))
+        async with app.db.transaction() as conn:
+            user = await repo.find_user(conn, "telegram", "601")
+            assert user is not None
+            ref = channel.media.save(b"\x89PNG certificate for Aline")
+            await learning_queries.add_certificate(conn, user.id, "exercise", ref, utcnow())
+            certificate = Outbound("telegram", "601", "Your certificate", image=ref, user_id=user.id)
+            await repo.in_thread(conn, repo.enqueue, [certificate, certificate], utcnow())
+        app.engine.notify_outbox("telegram")
+        await wait_for(lambda: len([c for c in fake.calls if c.method == "sendPhoto"]) == 2)
+        first, again = [c for c in fake.calls if c.method == "sendPhoto"]
+        assert (await first.params["photo"].read()).startswith(b"\x89PNG")
+        assert channel.media.path(ref) is None  # Telegram has it: our copy is gone
+        ((file_id,),) = await rows(app, "SELECT file_id FROM certificates")
+        assert file_id.startswith("AgAC-1200-")  # the largest size
+        assert again.params["photo"] == file_id  # sent again by Telegram's id, without the file
 
 
 async def test_whatsapp_fetches_a_certificate_by_a_signed_link_and_it_goes_once_delivered(

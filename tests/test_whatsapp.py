@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -121,10 +122,11 @@ async def start(settings: Settings, fake: FakeTwilio, tmp: Path, quick: bool = F
     return WhatsApp(app, fake, channel, web, sender)
 
 
-@pytest.fixture(params=[False, True], ids=["numbered", "quick-replies"])
-async def wa(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> AsyncIterator[WhatsApp]:
+@contextlib.asynccontextmanager
+async def whatsapp_running(settings: Settings, tmp: Path, quick: bool = False) -> AsyncIterator[WhatsApp]:
+    """The bot on the fake Twilio, with its sender and inbox running."""
     async with running(FakeTwilio()) as fake:
-        bot = await start(settings, fake, tmp_path, quick=request.param)
+        bot = await start(settings, fake, tmp, quick=quick)
         tasks = [asyncio.create_task(bot.sender.run()), asyncio.create_task(bot.app.inbox.run())]
         try:
             yield bot
@@ -135,6 +137,12 @@ async def wa(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path)
             await bot.channel.stop()
             await bot.web.aclose()
             await bot.app.close()
+
+
+@pytest.fixture(params=[False, True], ids=["numbered", "quick-replies"])
+async def wa(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> AsyncIterator[WhatsApp]:
+    async with whatsapp_running(settings, tmp_path, quick=request.param) as bot:
+        yield bot
 
 
 def choices_of(message) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
