@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import secrets
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.care.safeguarding import Safeguarding
@@ -14,8 +16,11 @@ from bot.core.turn import Services
 from bot.delivery.inbox import Inbox
 from bot.domains import build_router
 from bot.i18n import Catalogs
+from bot.reports.config import EarlyWarning
 from bot.storage.db import Database
 from bot.storage.media import MediaStore
+
+log = logging.getLogger(__name__)
 
 
 def load_checked_content(settings: Settings) -> tuple[Content, Catalogs]:
@@ -36,11 +41,16 @@ class App:
 
     @classmethod
     async def create(cls, settings: Settings) -> App:
+        if not settings.dashboard_secret:
+            # One secret for every dashboard page of this process; set it so logins survive restarts.
+            log.warning("DASHBOARD_SECRET is not set: dashboard logins end when the process restarts")
+            settings = replace(settings, dashboard_secret=secrets.token_hex(32))
         content, catalogs = load_checked_content(settings)
         try:
             safeguarding = Safeguarding.load(settings.safeguarding_file, settings.safeguarding_officers)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"safeguarding: {exc}") from exc
+        early_warning = EarlyWarning.load(settings.reports_file, settings.areas_dir, settings.reports_open)
         db = await Database.open(settings.database_path)
         engine = Engine(
             db,
@@ -53,6 +63,7 @@ class App:
                 safeguarding,
                 MediaStore(settings.media_dir),
                 SessionReminders(tuple(timedelta(hours=h) for h in settings.session_reminders)),
+                early_warning,
             ),
         )
         return cls(settings, db, engine, Inbox(db, engine.handle))

@@ -60,3 +60,40 @@ def allowed(role: str, facilitated: set[int], action: Action, club_id: int | Non
 def refuse(turn: Turn, action: Action) -> None:
     turn.event("denied", action=action.value)
     turn.say(turn._("Sorry, only a club's facilitator or our staff can do that."))
+
+
+# -- early warning ----------------------------------------------------------------------------
+
+
+class ReportAction(StrEnum):
+    FILE = "file_report"
+    VIEW_QUEUE = "view_reports"
+    REVIEW = "review_report"  # claim, checklist, urgency, notes, duplicates, status, referral
+    EXPORT = "export_reports"
+    TRUST_REPORTER = "trust_reporter"
+    RESOLVE_REPORTER = "resolve_reporter"  # who is behind a reporter code
+    GRANT = "grant_report_role"
+
+
+COMMITTEE_ACTIONS = {
+    ReportAction.VIEW_QUEUE,
+    ReportAction.REVIEW,
+    ReportAction.EXPORT,
+    ReportAction.TRUST_REPORTER,
+}
+
+
+def report_allowed(
+    roles: set[str], action: ReportAction, covers_area: bool = True, open_to_all: bool = False
+) -> bool:
+    """`roles`: the user's early-warning roles ("reporter", "committee") and "admin" for an admin.
+    A committee member acts only on reports in their areas (`covers_area`); only an admin may
+    resolve a reporter code or grant roles. Reporting is for reporters, or anyone when
+    REPORTS_OPEN=1."""
+    if "admin" in roles:
+        return True
+    if action is ReportAction.FILE:
+        return "reporter" in roles or open_to_all
+    if action in COMMITTEE_ACTIONS:
+        return "committee" in roles and covers_area
+    return False

@@ -51,6 +51,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, got {value!r}")
+
+
 def _hours(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     value = env.get(name)
     if not value:
@@ -120,6 +129,11 @@ class Settings:
     # CHANNEL:ADDRESS of the people alerted when a learner needs a person, comma-separated.
     safeguarding_officers: str | None = None
     districts_file: Path = PROJECT_ROOT / "config" / "districts.yaml"
+    # Early warning: the taxonomy and checklist, one area file per country, and whether anyone
+    # (not only reporters granted by staff) may report.
+    reports_file: Path = PROJECT_ROOT / "config" / "reports.yaml"
+    areas_dir: Path = PROJECT_ROOT / "config" / "areas"
+    reports_open: bool = False
     dashboard_secret: str | None = None  # signs dashboard sessions; set it so logins survive restarts
     # The reverse proxies whose X-Forwarded-For the dashboard believes (its login throttle is per
     # client address). Empty: nobody's, the direct peer is the client.
@@ -184,6 +198,9 @@ class Settings:
             dashboard_secret=opt("DASHBOARD_SECRET"),
             forwarded_allow_ips=_addresses(env, "FORWARDED_ALLOW_IPS"),
             districts_file=Path(env.get("DISTRICTS_FILE") or PROJECT_ROOT / "config" / "districts.yaml"),
+            reports_file=Path(env.get("REPORTS_FILE") or PROJECT_ROOT / "config" / "reports.yaml"),
+            areas_dir=Path(env.get("AREAS_DIR") or PROJECT_ROOT / "config" / "areas"),
+            reports_open=_flag(env, "REPORTS_OPEN"),
             session_reminders=_hours(env, "SESSION_REMINDERS", (24, 2)),
             outbox_retry_hours=_positive(env, "OUTBOX_RETRY_HOURS", 24),
             outbox_keep_days=_days(env, "OUTBOX_KEEP_DAYS", 30),

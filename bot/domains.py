@@ -11,13 +11,14 @@ from collections.abc import Callable
 
 from starlette.routing import BaseRoute
 
-from bot import care, clubs, learning, stats
+from bot import care, clubs, learning, reports, stats
 from bot.care import cli as care_cli
 from bot.clubs import cli as clubs_cli
 from bot.commandline import CommandLine
 from bot.config import Settings
 from bot.core.router import Router
 from bot.delivery import cli as delivery_cli
+from bot.reports import cli as reports_cli
 from bot.stats import cli as stats_cli
 from bot.storage.db import Database
 
@@ -26,6 +27,7 @@ DOMAINS: tuple[Callable[[Router], None], ...] = (
     learning.register,
     clubs.register,
     stats.register,
+    reports.register,
 )
 
 # Their commands on the command line (`python -m bot --help` lists them all).
@@ -34,10 +36,15 @@ COMMAND_LINES: tuple[Callable[[CommandLine], None], ...] = (
     delivery_cli.register_cli,
     clubs_cli.register_cli,
     stats_cli.register_cli,
+    reports_cli.register_cli,
 )
 
 # Their pages in the web app.
-WEB_ROUTES: tuple[Callable[[Database, Settings], list[BaseRoute]], ...] = (stats.web_routes,)
+# Each gets the database, the settings, and a way to wake a channel's sender after queueing.
+WEB_ROUTES: tuple[Callable[[Database, Settings, Callable[[str], None]], list[BaseRoute]], ...] = (
+    stats.web_routes,
+    reports.web_routes,
+)
 
 
 def build_router(domains: tuple[Callable[[Router], None], ...] = DOMAINS) -> Router:

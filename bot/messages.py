@@ -32,6 +32,14 @@ class Inbound:
     name: str | None = None
     language_code: str | None = None
     media_count: int = 0
+    # The channel's references to the photos sent (a Telegram file_id, a Twilio media URL).
+    media: tuple[str, ...] = ()
+    # A shared location, already coarsened by the channel to 0.01° (about 1 km): a domain turns it
+    # into an administrative area and keeps nothing finer.
+    location: tuple[float, float] | None = None
+    # The channel's id of this message in its chat (Telegram's message_id), so a conversation
+    # can be erased from the chat later.
+    message_ref: str | None = None
     received_at: datetime = field(default_factory=utcnow)
 
     def to_json(self) -> str:
@@ -44,6 +52,9 @@ class Inbound:
     def from_json(cls, channel: str, address: str, payload: str) -> Inbound:
         data = json.loads(payload)
         data["received_at"] = datetime.fromisoformat(data["received_at"])
+        data["media"] = tuple(data.get("media") or ())
+        if data.get("location") is not None:
+            data["location"] = tuple(data["location"])
         return cls(channel=channel, address=address, **data)
 
 
@@ -74,6 +85,9 @@ class Outbound:
     attachment: tuple[str, str] | None = None
     # A safeguarding alert to a person: it is retried until it is delivered, never given up.
     urgent: bool = False
+    # Not a message: erase this range of the chat's messages (first, last message_ref), where the
+    # channel can (Telegram, within 48 hours). Used by a reporter's quick exit.
+    erase: tuple[str, str] | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -86,6 +100,7 @@ class Outbound:
                 "args": self.args,
                 "attachment": list(self.attachment) if self.attachment else None,
                 **({"urgent": True} if self.urgent else {}),
+                **({"erase": list(self.erase)} if self.erase else {}),
             },
             ensure_ascii=False,
         )
@@ -108,4 +123,5 @@ class Outbound:
             user_id=user_id,
             attachment=tuple(data["attachment"]) if data.get("attachment") else None,  # type: ignore[arg-type]
             urgent=bool(data.get("urgent")),
+            erase=tuple(data["erase"]) if data.get("erase") else None,  # type: ignore[arg-type]
         )

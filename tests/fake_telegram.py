@@ -88,6 +88,18 @@ class FakeBotAPI:
         )
         return update_id
 
+    def push_message(self, chat_id: int, **content: Any) -> int:
+        """Any other message: a photo (`photo=[{...}]`, `caption=`) or a location (`location={...}`)."""
+        update_id = next(self._update_ids)
+        user = {"id": chat_id, "is_bot": False, "first_name": f"User{chat_id}", "language_code": "en"}
+        message = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+        }
+        self.updates.put_nowait({"update_id": update_id, "message": message | {"from": user} | content})
+        return update_id
+
     def push_tap(self, chat_id: int, data: str, update_id: int | None = None) -> int:
         update_id = update_id or next(self._update_ids)
         self.updates.put_nowait(self.tap_update(chat_id, data, update_id))

@@ -156,7 +156,7 @@ def test_a_no_op_catalog_update_leaves_the_tree_clean(tmp_path) -> None:  # type
     from bot.i18n import update_catalogs
 
     root = Path(__file__).resolve().parent.parent
-    for part in ("bot", "dialogs", "locales"):
+    for part in ("bot", "dialogs", "locales", "config"):
         shutil.copytree(root / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(root / "babel.cfg", tmp_path / "babel.cfg")
     before = {p: p.read_bytes() for p in (tmp_path / "locales").rglob("*.po")}

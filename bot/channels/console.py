@@ -29,6 +29,8 @@ class ConsoleTransport:
     async def send(self, message: Outbound) -> Delivery:
         if message.address != self.address:
             return Delivery("held", error="another console user; shown when they chat")
+        if message.erase:  # a terminal's scrollback is the user's own
+            return Delivery.sent(None)
         self.out.write(render(message) + "\n")
         self.out.flush()
         return Delivery.sent(f"console-{next(self._ids)}")

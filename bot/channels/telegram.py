@@ -83,6 +83,12 @@ def build_application(settings: Settings) -> Application:
     return builder.updater(None).build()
 
 
+# A quick exit erases the conversation up to the user's message and our few replies after it,
+# and never more than this many messages.
+ERASE_TAIL = 10
+ERASE_MOST = 1000
+
+
 def is_private(update: Update) -> bool:
     chat = update.effective_chat
     return chat is None or chat.type == ChatType.PRIVATE
@@ -102,7 +108,9 @@ def inbound_from(update: Update) -> Inbound | None:
         "language_code": user.language_code,
     }
     if update.callback_query is not None:
-        return Inbound(payload=update.callback_query.data or "", **common)
+        keyboard = update.callback_query.message
+        ref = str(keyboard.message_id) if keyboard is not None else None
+        return Inbound(payload=update.callback_query.data or "", message_ref=ref, **common)
     message = update.message
     if message is None:
         return None
@@ -118,7 +126,19 @@ def inbound_from(update: Update) -> Inbound | None:
         or message.location
         or message.contact
     )
-    return Inbound(text=text, media_count=int(media), **common)
+    # Only a file_id (Telegram keeps the photo); the largest size is the last.
+    photos = (message.photo[-1].file_id,) if message.photo else ()
+    place = message.location
+    # Coarsened here, before it is stored anywhere: about 1 km is enough to find an area.
+    location = (round(place.latitude, 2), round(place.longitude, 2)) if place is not None else None
+    return Inbound(
+        text=text,
+        media_count=int(media),
+        media=photos,
+        location=location,
+        message_ref=str(message.message_id),
+        **common,
+    )
 
 
 @dataclass
@@ -298,6 +318,8 @@ class TelegramChannel:
         if not self.ready:
             return Delivery("retry", error="telegram is not connected yet", outage=True)
         bot = self.application.bot
+        if message.erase:
+            return await self._erase(int(message.address), message.erase)
         markup = None
         if message.choices:
             for choice in message.choices:
@@ -336,6 +358,25 @@ class TelegramChannel:
         self._awaiting.pop(message.address, None)
         log.debug("sent to %s", log_id(CHANNEL, message.address))
         return Delivery.sent(str(sent.message_id))
+
+    async def _erase(self, chat_id: int, span: tuple[str, str]) -> Delivery:
+        """Delete a range of the chat's messages, ours and the user's (a reporter's quick exit).
+        Ids in a private chat are one sequence for both sides; the few after `last` are our
+        replies to it. Telegram skips what it cannot delete (gone, or older than 48 hours)."""
+        first, last = int(span[0]), int(span[1]) + ERASE_TAIL
+        ids = list(range(max(1, first), last + 1))[-ERASE_MOST:]
+        try:
+            for start in range(0, len(ids), 100):  # deleteMessages takes up to 100 ids
+                await self.application.bot.delete_messages(chat_id, ids[start : start + 100])
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            return Delivery("retry", error="429 Too Many Requests", retry_after=seconds)
+        except NetworkError as exc:
+            return Delivery("retry", error=f"{type(exc).__name__}: {exc.message}", outage=True)
+        except TelegramError as exc:  # nothing left to delete is not worth a retry
+            log.info("telegram: erasing a conversation partly failed: %s", exc.message)
+        return Delivery.sent(None)
 
     async def _telegram_copy(self, image: str) -> str:
         """A picture of ours that Telegram already has (our file is gone): its file_id."""

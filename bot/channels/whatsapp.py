@@ -108,8 +108,27 @@ def inbound_from(form: FormData) -> Inbound | None:
         external_id=sid,
         name=str(form.get("ProfileName") or "") or None,
         language_code=language_from_number(str(form.get("WaId") or sender)),
-        media_count=media,
+        media_count=media + int(_location(form) is not None),
+        # Twilio keeps the photo at this URL (fetched with our credentials, never forwarded).
+        media=tuple(
+            str(form.get(f"MediaUrl{i}"))
+            for i in range(min(media, 10))
+            if str(form.get(f"MediaContentType{i}") or "").startswith("image/") and form.get(f"MediaUrl{i}")
+        ),
+        location=_location(form),
+        message_ref=sid,
     )
+
+
+def _location(form: FormData) -> tuple[float, float] | None:
+    """A shared WhatsApp location, coarsened to about 1 km before it goes anywhere."""
+    try:
+        lat, lon = float(str(form.get("Latitude"))), float(str(form.get("Longitude")))
+    except (TypeError, ValueError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return round(lat, 2), round(lon, 2)
 
 
 @dataclass
@@ -225,6 +244,8 @@ class WhatsAppChannel:
     # -- outbound (the Transport protocol) ----------------------------------------
 
     async def send(self, message: Outbound) -> Delivery:
+        if message.erase:  # WhatsApp lets no one delete a message on the other phone
+            return Delivery.sent(None)
         if not await self._window_open(message):
             template = self.templates.for_message(message.key, message.language, message.args)
             if template is None:

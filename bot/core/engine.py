@@ -136,6 +136,8 @@ class Engine:
                     now,
                     self.timezone,
                     self.services,
+                    inbound=inbound,
+                    menu_entries=tuple(self.router.menu_entries),
                 )
                 turn._reprompt = lambda note: self._reprompt(turn, note)
                 turn._home = lambda intro: self._home(turn, intro)
@@ -194,7 +196,8 @@ class Engine:
         for guard in router.guards["safeguarding"]:  # first, on the whole text
             if await guard(turn, inbound):
                 return
-        if inbound.media_count and not (text or "").strip() and not inbound.payload:
+        accepts_media = turn.route is not None and turn.route.accepts_media
+        if inbound.media_count and not (text or "").strip() and not inbound.payload and not accepts_media:
             await self._reprompt(turn, turn._("I can only read text for now. Please reply with text."))
             return
         if text is not None and len(text) > self.max_inbound_chars:

@@ -69,6 +69,17 @@ class ScreenRoute:
     # it (the learner's own words are kept first, e.g. a free-text exercise answer), or
     # "never" (staff typing a form, such as a session topic about violence prevention).
     distress_check: str = "before"
+    accepts_media: bool = False  # photos or a location are an answer here (`turn.inbound`)
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """An item a domain adds to the main menu, shown to those `visible` says may see it."""
+
+    id: str
+    label: str  # a msgid, translated when shown
+    visible: Callable[[Turn], Awaitable[bool]]
+    open: Callable[[Turn], Awaitable[None]]
 
 
 @dataclass
@@ -82,6 +93,7 @@ class Router:
     payloads: dict[str, PayloadHandler] = field(default_factory=dict)
     text_hooks: list[TextHook] = field(default_factory=list)
     deep_links: dict[str, PayloadHandler] = field(default_factory=dict)
+    menu_entries: list[MenuEntry] = field(default_factory=list)  # what domains add to the main menu
     home: Home | None = None  # the main menu
     language_prompt: LanguagePrompt | None = None  # the first question, for a user with no language yet
 
@@ -149,6 +161,17 @@ class Router:
             self._unique(self.deep_links, prefix, "deep link prefix")
             self.deep_links[prefix] = handler
             return handler
+
+        return register
+
+    def menu_entry(
+        self, id: str, label: str, visible: Callable[[Turn], Awaitable[bool]]
+    ) -> Callable[[Callable[[Turn], Awaitable[None]]], Callable[[Turn], Awaitable[None]]]:
+        def register(open_: Callable[[Turn], Awaitable[None]]) -> Callable[[Turn], Awaitable[None]]:
+            if any(e.id == id for e in self.menu_entries):
+                raise ValueError(f"menu entry {id!r} is registered twice")
+            self.menu_entries.append(MenuEntry(id, label, visible, open_))
+            return open_
 
         return register
 

@@ -16,7 +16,7 @@ import aiosqlite
 from bot.content.loader import Content
 from bot.content.models import EndStep, SayStep, context
 from bot.i18n import Catalogs
-from bot.messages import REPLY, Choice, Outbound
+from bot.messages import REPLY, Choice, Inbound, Outbound
 from bot.storage.repo import DialogState, Event, User
 
 T = TypeVar("T")
@@ -61,6 +61,8 @@ class Turn:
     erased: bool = False
     route: Any = None  # the ScreenRoute of the screen the message arrived on, if any
     scratch: dict[str, Any] = field(default_factory=dict)  # what handlers pass on within this turn
+    inbound: Inbound | None = None  # the message being handled (its photos, location, chat ref)
+    menu_entries: tuple[Any, ...] = ()  # what other domains add to the main menu (router.menu_entry)
     # The engine's way back, set by the engine: the current question again, or the main menu.
     _reprompt: Callable[[str | None], Awaitable[None]] | None = None
     _home: Callable[[str | None], Awaitable[None]] | None = None
@@ -129,7 +131,9 @@ class Turn:
         previous = self.out[-1] if self.out else None
         if (
             previous is not None
-            and not (previous.choices or previous.image or previous.attachment or previous.key)
+            and not (
+                previous.choices or previous.image or previous.attachment or previous.key or previous.erase
+            )
             and not image
             and len(previous.text) + 2 + len(text) <= MERGE_LIMIT
         ):

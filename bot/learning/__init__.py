@@ -61,6 +61,8 @@ def register(router: Router) -> None:
                 return False
             turn.event("module_resumed", d.id)
             runner.prompt(turn, d)
+        elif entry := next((e for e in turn.menu_entries if e.id == choice.id), None):
+            await entry.open(turn)
         else:
             await screens.module_list(turn, choice.id)
         return True

@@ -28,6 +28,9 @@ async def menu(turn: Turn, intro: str | None = None) -> None:
     for kind in kinds:
         if turn.content.by_kind(kind):
             choices.append(Choice(kind, _(KIND_LABELS[kind])))
+    for entry in turn.menu_entries:  # what other domains offer this user (e.g. reporting)
+        if await entry.visible(turn):
+            choices.append(Choice(entry.id, _(entry.label)))
     text = _(
         "Main menu. Exercises: practise the art of dialogue. Quizzes: test your negotiation skills. "
         "Lessons: your rights and duties."

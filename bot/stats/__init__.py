@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.routing import BaseRoute
 
 from bot.config import Settings
@@ -18,6 +20,6 @@ def register(router: Router) -> None:
         await chat.stats_summary(turn)
 
 
-def web_routes(db: Database, settings: Settings) -> list[BaseRoute]:
+def web_routes(db: Database, settings: Settings, outbox_changed: Callable[[str], None]) -> list[BaseRoute]:
     """The dashboard's pages, its login and its CSV download."""
     return list(Dashboard.create(db, settings).routes())

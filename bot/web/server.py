@@ -72,7 +72,7 @@ def build_web(
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/media/{name}", media_file)]
     for domain_routes in WEB_ROUTES:
-        routes += domain_routes(app.db, app.settings)
+        routes += domain_routes(app.db, app.settings, app.engine.notify_outbox)
     for channel in channels or []:
         routes += channel.routes
     return Starlette(routes=routes)

@@ -128,10 +128,9 @@ class Dashboard:
 
     @classmethod
     def create(cls, db: Database, settings: Settings) -> Dashboard:
-        secret = settings.dashboard_secret
-        if not secret:
-            log.warning("DASHBOARD_SECRET is not set: dashboard logins end when the process restarts")
-        return cls(db, settings, Signer((secret or secrets.token_hex(32)).encode()))
+        # App.create sets a per-process secret when none is configured, so that every dashboard
+        # page (stats, reports) signs and checks with the same one.
+        return cls(db, settings, Signer((settings.dashboard_secret or secrets.token_hex(32)).encode()))
 
     @property
     def secure(self) -> bool:
