@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -465,11 +465,9 @@ def _where(scope: Scope, f: Filters) -> tuple[str, list[Any]]:
     return " AND ".join(terms), params
 
 
-# Most urgent first (danger, then critical … low), trusted reporters next, then the newest.
-QUEUE_ORDER = (
-    "r.danger DESC, CASE r.urgency WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 "
-    "WHEN 'low' THEN 4 ELSE 3 END, COALESCE(p.trusted, 0) DESC, r.created_at DESC"
-)
+# Most urgent first (danger, then critical … low), trusted reporters next, then the newest:
+# `rank` and `trusted` are kept by triggers, so this order is an index walk.
+QUEUE_ORDER = "r.rank DESC, r.trusted DESC, r.created_at DESC"
 
 
 async def queue(conn: Conn, scope: Scope, f: Filters, limit: int = 50, offset: int = 0) -> list[Report]:
@@ -482,10 +480,13 @@ async def queue(conn: Conn, scope: Scope, f: Filters, limit: int = 50, offset: i
 
 
 async def count_by_status(conn: Conn, scope: Scope, f: Filters = Filters()) -> dict[str, int]:
-    where, params = _where(scope, f)
-    rows = await conn.execute_fetchall(
-        f"SELECT r.status, COUNT(*) AS n FROM reports r WHERE {where} GROUP BY r.status", params
-    )
+    if f.type or f.urgency or f.since or f.until:
+        where, params = _where(scope, replace(f, status=None))
+        sql = f"SELECT r.status, COUNT(*) AS n FROM reports r WHERE {where} GROUP BY r.status"
+    else:  # by area only: the running totals, whatever the number of reports
+        where, params = _where(scope, Filters(country=f.country, area1=f.area1))
+        sql = f"SELECT r.status, SUM(r.n) AS n FROM report_status_counts r WHERE {where} GROUP BY r.status"
+    rows = await conn.execute_fetchall(sql, params)
     return {s: next((r["n"] for r in rows if r["status"] == s), 0) for s in STATUSES}
 
 

@@ -373,7 +373,7 @@ class ReportsPages:
             "problems": problems,
             "shown": shown,
             "share": f"{round(100 * share)}%" if share is not None else "–",
-            "median": f"{shown.median_hours_to_verify:g} h"
+            "median": ("about " if shown.approximate else "") + f"{shown.median_hours_to_verify:g} h"
             if shown.median_hours_to_verify is not None
             else "–",
             "weeks": weeks,

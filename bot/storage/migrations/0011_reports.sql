@@ -49,12 +49,98 @@ CREATE TABLE reports (
     conversation   TEXT,                             -- the chat's message range, for a quick exit
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
-    verified_at    TEXT
+    verified_at    TEXT,
+    -- The queue's order, kept by the triggers below so that the first page of the queue is an
+    -- index walk however many reports there are: danger, then urgency, then trusted reporters.
+    rank           INTEGER NOT NULL DEFAULT 0,
+    trusted        INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX reports_queue ON reports (rank DESC, trusted DESC, created_at DESC);
 CREATE INDEX reports_created ON reports (created_at);
-CREATE INDEX reports_status ON reports (status, created_at);
 CREATE INDEX reports_area ON reports (country, area1, type, created_at);
 CREATE INDEX reports_reporter ON reports (reporter_id);
+
+CREATE TRIGGER reports_rank_insert AFTER INSERT ON reports
+BEGIN
+    UPDATE reports SET
+        rank = NEW.danger * 8 + CASE NEW.urgency WHEN 'critical' THEN 4 WHEN 'high' THEN 3
+            WHEN 'medium' THEN 2 WHEN 'low' THEN 0 ELSE 1 END,
+        trusted = COALESCE((SELECT trusted FROM reporters WHERE id = NEW.reporter_id), 0)
+    WHERE id = NEW.id;
+END;
+CREATE TRIGGER reports_rank_update AFTER UPDATE OF danger, urgency ON reports
+BEGIN
+    UPDATE reports SET rank = NEW.danger * 8 + CASE NEW.urgency WHEN 'critical' THEN 4 WHEN 'high' THEN 3
+        WHEN 'medium' THEN 2 WHEN 'low' THEN 0 ELSE 1 END
+    WHERE id = NEW.id;
+END;
+CREATE TRIGGER reporters_trusted AFTER UPDATE OF trusted ON reporters
+BEGIN
+    UPDATE reports SET trusted = NEW.trusted WHERE reporter_id = NEW.id;
+END;
+
+-- Running totals for the overview and the queue's counts, kept by triggers: the overview reads
+-- a few thousand rows at most, not every report. Types and areas never change after filing.
+CREATE TABLE report_status_counts (
+    country TEXT NOT NULL,
+    area1   TEXT NOT NULL,
+    status  TEXT NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (country, area1, status)
+) WITHOUT ROWID;
+-- Per week (its Monday), area and type: reports, verified, and how long verification took, in
+-- buckets (h0: under 1 hour, h1: 1-3, h2: 3-6, h3: 6-12, h4: 12-24, h5: 24-48, h6: 48-96,
+-- h7: 4-7 days, h8: 7-14 days, h9: longer).
+CREATE TABLE report_weekly (
+    week     TEXT NOT NULL,
+    country  TEXT NOT NULL,
+    area1    TEXT NOT NULL,
+    type     TEXT NOT NULL,
+    n        INTEGER NOT NULL DEFAULT 0,
+    verified INTEGER NOT NULL DEFAULT 0,
+    h0 INTEGER NOT NULL DEFAULT 0, h1 INTEGER NOT NULL DEFAULT 0, h2 INTEGER NOT NULL DEFAULT 0,
+    h3 INTEGER NOT NULL DEFAULT 0, h4 INTEGER NOT NULL DEFAULT 0, h5 INTEGER NOT NULL DEFAULT 0,
+    h6 INTEGER NOT NULL DEFAULT 0, h7 INTEGER NOT NULL DEFAULT 0, h8 INTEGER NOT NULL DEFAULT 0,
+    h9 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (week, country, area1, type)
+) WITHOUT ROWID;
+
+CREATE TRIGGER reports_count_insert AFTER INSERT ON reports
+BEGIN
+    INSERT INTO report_status_counts (country, area1, status, n) VALUES (NEW.country, NEW.area1, NEW.status, 1)
+        ON CONFLICT (country, area1, status) DO UPDATE SET n = n + 1;
+    INSERT INTO report_weekly (week, country, area1, type, n)
+        VALUES (date(NEW.created_at, '-6 days', 'weekday 1'), NEW.country, NEW.area1, NEW.type, 1)
+        ON CONFLICT (week, country, area1, type) DO UPDATE SET n = n + 1;
+    -- A report copied in already verified (`db copy`, a bench) counts as verified at once.
+    UPDATE report_weekly SET verified = verified + 1,
+        h0 = h0 + (b.h < 1), h1 = h1 + (b.h >= 1 AND b.h < 3), h2 = h2 + (b.h >= 3 AND b.h < 6),
+        h3 = h3 + (b.h >= 6 AND b.h < 12), h4 = h4 + (b.h >= 12 AND b.h < 24),
+        h5 = h5 + (b.h >= 24 AND b.h < 48), h6 = h6 + (b.h >= 48 AND b.h < 96),
+        h7 = h7 + (b.h >= 96 AND b.h < 168), h8 = h8 + (b.h >= 168 AND b.h < 336), h9 = h9 + (b.h >= 336)
+    FROM (SELECT (julianday(NEW.verified_at) - julianday(NEW.created_at)) * 24 AS h) AS b
+    WHERE NEW.verified_at IS NOT NULL AND week = date(NEW.created_at, '-6 days', 'weekday 1')
+        AND country = NEW.country AND area1 = NEW.area1 AND type = NEW.type;
+END;
+CREATE TRIGGER reports_count_status AFTER UPDATE OF status ON reports WHEN NEW.status != OLD.status
+BEGIN
+    UPDATE report_status_counts SET n = n - 1
+        WHERE country = OLD.country AND area1 = OLD.area1 AND status = OLD.status;
+    INSERT INTO report_status_counts (country, area1, status, n) VALUES (NEW.country, NEW.area1, NEW.status, 1)
+        ON CONFLICT (country, area1, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER reports_count_verified
+AFTER UPDATE OF verified_at ON reports WHEN OLD.verified_at IS NULL AND NEW.verified_at IS NOT NULL
+BEGIN
+    UPDATE report_weekly SET verified = verified + 1,
+        h0 = h0 + (b.h < 1), h1 = h1 + (b.h >= 1 AND b.h < 3), h2 = h2 + (b.h >= 3 AND b.h < 6),
+        h3 = h3 + (b.h >= 6 AND b.h < 12), h4 = h4 + (b.h >= 12 AND b.h < 24),
+        h5 = h5 + (b.h >= 24 AND b.h < 48), h6 = h6 + (b.h >= 48 AND b.h < 96),
+        h7 = h7 + (b.h >= 96 AND b.h < 168), h8 = h8 + (b.h >= 168 AND b.h < 336), h9 = h9 + (b.h >= 336)
+    FROM (SELECT (julianday(NEW.verified_at) - julianday(NEW.created_at)) * 24 AS h) AS b
+    WHERE week = date(NEW.created_at, '-6 days', 'weekday 1') AND country = NEW.country
+        AND area1 = NEW.area1 AND type = NEW.type;
+END;
 
 -- Photos stay where the channel keeps them (a Telegram file_id, a Twilio media URL): shown to
 -- reviewers through the dashboard, never forwarded.
