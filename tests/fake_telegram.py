@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 BOT_USER = {
@@ -57,6 +57,8 @@ class FakeBotAPI:
     limit_per_second: int | None = None
     # An outage: every method answers 502 Bad Gateway, as Telegram's front does when it is down.
     down: bool = False
+    # Files users sent, by file_id: served by getFile and the file download URL.
+    files: dict[str, bytes] = field(default_factory=dict)
     _window: list[float] = field(default_factory=list)
     _unconfirmed: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -213,10 +215,25 @@ class FakeBotAPI:
             }
         if method == "editMessageReplyMarkup":
             return True
+        if method == "getFile":
+            file_id = str(params.get("file_id"))
+            if file_id in self.files:
+                return {"file_id": file_id, "file_unique_id": file_id, "file_path": f"photos/{file_id}.jpg"}
         return True  # setWebhook, deleteWebhook, setMyCommands, answerCallbackQuery, sendChatAction
 
+    async def _file(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return Response(status_code=401)
+        body = self.files.get(request.path_params["name"].removesuffix(".jpg"))
+        return Response(body, media_type="image/jpeg") if body else Response(status_code=404)
+
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/bot{token}/{method}", self._method, methods=["GET", "POST"])])
+        return Starlette(
+            routes=[
+                Route("/bot{token}/{method}", self._method, methods=["GET", "POST"]),
+                Route("/file/bot{token}/photos/{name}", self._file, methods=["GET"]),
+            ]
+        )
 
 
 @contextlib.asynccontextmanager

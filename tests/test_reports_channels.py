@@ -4,6 +4,7 @@ WhatsApp (signed webhooks) in French, with a change of mind and the status updat
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bot.config import Settings
@@ -11,10 +12,14 @@ from bot.messages import utcnow
 from bot.reports import model
 from bot.reports.config import TYPE_CONTEXT
 from bot.reports.model import Filters, Scope
+from bot.stats.dashboard.accounts import add_account
 from bot.storage import repo
 from tests.fake_telegram import FakeBotAPI, running, wait_for
+from tests.test_dashboard import login
 from tests.test_telegram import Bot, bot_running, onboard, tap_when_shown
 from tests.test_whatsapp import pick, whatsapp_running
+
+PASSWORD = "a long enough password"
 
 
 async def grant(app, channel: str, address: str, role: str = "reporter") -> None:  # type: ignore[no-untyped-def]
@@ -27,7 +32,7 @@ async def grant(app, channel: str, address: str, role: str = "reporter") -> None
 async def test_telegram_report_in_kinyarwanda_with_location_photo_and_quick_exit(
     settings: Settings, tmp_path: Path
 ) -> None:
-    async with running(FakeBotAPI()) as fake, bot_running(settings, fake) as (app, channel, _):
+    async with running(FakeBotAPI()) as fake, bot_running(settings, fake) as (app, channel, web):
         bot = Bot(app, fake, channel)
         chat, t = 301, (lambda s, c=None: bot.tr("rw", s, c))
         await onboard(bot, chat, "rw", None)
@@ -65,7 +70,23 @@ async def test_telegram_report_in_kinyarwanda_with_location_photo_and_quick_exit
         # The coordinates were never stored: not in any table, not in the WAL.
         for path in Path(settings.database_path).parent.glob("clubspeak.db*"):
             assert b"1.944123" not in path.read_bytes() and b"30.061987" not in path.read_bytes()
-        span = __import__("json").loads(rows[0][0])
+        span = json.loads(rows[0][0])
+
+        # A reviewer sees the photo in the dashboard, fetched from Telegram for that page only.
+        fake.files["PHOTO-FILE-1"] = b"\xff\xd8\xff\xe0 a tiny jpeg"
+        async with app.db.transaction() as conn:
+            await add_account(conn, "marie", PASSWORD, [], utcnow())
+            await conn.execute(
+                "UPDATE dashboard_accounts SET reports_role = 'committee' WHERE username = 'marie'"
+            )
+        assert (await login(web, "marie", PASSWORD)).status_code == 303
+        page = await web.get(f"/dashboard/reports/{report.ref}")
+        assert f"/dashboard/reports/{report.ref}/photos/1" in page.text
+        shown = await web.get(f"/dashboard/reports/{report.ref}/photos/1")
+        assert shown.status_code == 200 and shown.content == fake.files["PHOTO-FILE-1"]
+        assert shown.headers["content-type"] == "image/jpeg" and shown.headers["cache-control"] == "no-store"
+        assert (await web.get(f"/dashboard/reports/{report.ref}/photos/2")).status_code == 404
+        assert not [c for c in fake.calls if c.method in ("sendPhoto", "forwardMessage", "copyMessage")]
 
         # The quick exit: the conversation is deleted from the chat and the link is gone.
         await bot.say(chat, "/forget")
@@ -74,7 +95,7 @@ async def test_telegram_report_in_kinyarwanda_with_location_photo_and_quick_exit
             int(i)
             for c in fake.calls
             if c.method == "deleteMessages"
-            for i in __import__("json").loads(c.params["message_ids"])
+            for i in json.loads(c.params["message_ids"])
         }
         assert set(range(int(span["from"]), int(span["to"]) + 1)) <= deleted
         async with app.db.reader() as conn:

@@ -30,7 +30,7 @@ from starlette.templating import Jinja2Templates
 from bot.config import Settings
 from bot.i18n import Catalogs
 from bot.messages import utcnow
-from bot.reports import model, review
+from bot.reports import model, photos, review
 from bot.reports.cli import reviewer_login
 from bot.reports.config import EarlyWarning
 from bot.reports.dashboard import charts
@@ -155,6 +155,7 @@ class ReportsPages:
             Route(BASE, _secured(_guarded(self.queue_page)), methods=["GET"]),
             Route(f"{BASE}/overview", _secured(_guarded(self.overview_page)), methods=["GET"]),
             Route(BASE + "/{ref}", _secured(_guarded(self.report_page)), methods=["GET"]),
+            Route(BASE + "/{ref}/photos/{n:int}", _secured(_guarded(self.photo)), methods=["GET"]),
         ]
         routes += [
             Route(BASE + "/{ref}/" + name, _secured(_guarded(handler)), methods=["POST"])
@@ -386,6 +387,26 @@ class ReportsPages:
         return TEMPLATES.TemplateResponse(request, "reports_overview.html", context)
 
     # -- one report -----------------------------------------------------------------------
+
+    async def photo(self, request: Request) -> Response:
+        """One of a report's photos, fetched from the channel that keeps it, for this reviewer's
+        browser only (no-store): never written to our disk, never forwarded."""
+        visitor = await self._visitor(request)
+        ref = request.path_params["ref"]
+        async with self.db.reader() as conn:
+            try:
+                report = await review.open_report(conn, visitor.reviewer, ref)
+            except ReportError:
+                return self._not_found(request, visitor, ref)
+            refs = await model.photo_refs(conn, report.id)
+        index = request.path_params["n"]
+        if not 1 <= index <= len(refs):
+            return self._not_found(request, visitor, ref)
+        try:
+            body, kind = await photos.fetch(self.settings, *refs[index - 1])
+        except photos.PhotoUnavailable as exc:
+            return PlainTextResponse(f"this photo is not available: {exc}", status_code=404)
+        return Response(body, media_type=kind, headers={"Content-Disposition": "inline"})
 
     async def report_page(self, request: Request) -> Response:
         visitor = await self._visitor(request)

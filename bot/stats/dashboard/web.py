@@ -64,7 +64,7 @@ def _style_hash() -> str:
 SECURITY_HEADERS = {
     # No script at all, the inline stylesheet by its hash, forms only to us, never in a frame.
     "Content-Security-Policy": (
-        f"default-src 'none'; style-src {_style_hash()}; form-action 'self'; "
+        f"default-src 'none'; style-src {_style_hash()}; img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
