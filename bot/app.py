@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -19,8 +18,6 @@ from bot.i18n import Catalogs
 from bot.reports.config import EarlyWarning
 from bot.storage.db import Database
 from bot.storage.media import MediaStore
-
-log = logging.getLogger(__name__)
 
 
 def load_checked_content(settings: Settings) -> tuple[Content, Catalogs]:
@@ -42,8 +39,8 @@ class App:
     @classmethod
     async def create(cls, settings: Settings) -> App:
         if not settings.dashboard_secret:
-            # One secret for every dashboard page of this process; set it so logins survive restarts.
-            log.warning("DASHBOARD_SECRET is not set: dashboard logins end when the process restarts")
+            # One secret for every dashboard page of this process (`serve` warns that logins will
+            # not survive a restart; the console and the command line have no logins).
             settings = replace(settings, dashboard_secret=secrets.token_hex(32))
         content, catalogs = load_checked_content(settings)
         try:

@@ -58,8 +58,14 @@ def allowed(role: str, facilitated: set[int], action: Action, club_id: int | Non
 
 
 def refuse(turn: Turn, action: Action) -> None:
+    """Say what is really needed: a facilitator refused `grant` is told it takes an admin."""
     turn.event("denied", action=action.value)
-    turn.say(turn._("Sorry, only a club's facilitator or our staff can do that."))
+    if action in ADMIN_ACTIONS:
+        turn.say(turn._("Sorry, only an admin can do that."))
+    elif action in STAFF_ACTIONS and action is not Action.VIEW_ALL_STATS:  # facilitators see their own
+        turn.say(turn._("Sorry, only our staff can do that."))
+    else:
+        turn.say(turn._("Sorry, only a club's facilitator or our staff can do that."))
 
 
 # -- early warning ----------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as _babel_format_date
-from babel.dates import format_datetime as _babel_format_datetime
 from babel.messages.pofile import read_po
 
 LANGUAGES: tuple[str, ...] = ("rw", "fr", "en")
@@ -123,9 +122,46 @@ def negotiate(*hints: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
-def format_datetime(value: datetime, lang: str, tz: str = "Africa/Kigali", fmt: str = "medium") -> str:
-    """A date and time in the learner's language, in Rwanda's time zone."""
-    return _babel_format_datetime(value, format=fmt, tzinfo=ZoneInfo(tz), locale=lang)
+# Kinyarwanda as it is written, which CLDR's data gets wrong ("2026 Ukuboza 5, Kuwa gatandatu").
+RW_WEEKDAYS = (
+    "Ku wa Mbere",
+    "Ku wa Kabiri",
+    "Ku wa Gatatu",
+    "Ku wa Kane",
+    "Ku wa Gatanu",
+    "Ku wa Gatandatu",
+    "Ku Cyumweru",
+)
+RW_MONTHS = (
+    "Mutarama",
+    "Gashyantare",
+    "Werurwe",
+    "Mata",
+    "Gicurasi",
+    "Kamena",
+    "Nyakanga",
+    "Kanama",
+    "Nzeri",
+    "Ukwakira",
+    "Ugushyingo",
+    "Ukuboza",
+)
+
+
+def format_when(value: datetime, lang: str, tz: str = "Africa/Kigali") -> str:
+    """A session's day and time as each language writes it, without seconds or a zone name:
+    "Saturday, 5 December 2026, 15:00", "samedi 5 décembre 2026 à 15:00",
+    "Ku wa Gatandatu, 5 Ukuboza 2026, saa 15:00". The 24-hour clock everywhere: it is what
+    schedules in Rwanda use, and it cannot be misread across the three languages on a shared phone
+    (the traditional Kinyarwanda hours, "saa cyenda z'amanywa", count from 6 a.m.)."""
+    local = value.astimezone(ZoneInfo(tz))
+    time = f"{local.hour:02d}:{local.minute:02d}"
+    if lang == "rw":
+        day = f"{RW_WEEKDAYS[local.weekday()]}, {local.day} {RW_MONTHS[local.month - 1]} {local.year}"
+        return f"{day}, saa {time}"
+    if lang == "fr":
+        return f"{_babel_format_date(local.date(), format='full', locale='fr')} à {time}"
+    return f"{_babel_format_date(local.date(), format='full', locale='en_GB')}, {time}"
 
 
 def format_date(value: datetime, lang: str, tz: str = "Africa/Kigali") -> str:

@@ -8,7 +8,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from bot.config import PROJECT_ROOT
-from bot.i18n import LANGUAGES, format_datetime, negotiate, placeholders
+from bot.i18n import LANGUAGES, format_when, negotiate, placeholders
 
 
 def catalog(lang: str):
@@ -78,9 +78,12 @@ def test_language_negotiation(hint: str | None, expected: str) -> None:
     assert negotiate(hint) == expected
 
 
-def test_dates_are_formatted_in_kigali_time_per_language() -> None:
+def test_dates_are_written_as_each_language_writes_them_in_kigali_time() -> None:
     moment = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)  # 15:00 in Kigali (UTC+2)
-    assert "15:00" in format_datetime(moment, "fr")
-    assert "déc." in format_datetime(moment, "fr")
-    assert "3:00" in format_datetime(moment, "en")
-    assert "15:00" in format_datetime(moment, "rw")
+    # No seconds, no zone name, the day before the month, the 24-hour clock.
+    assert format_when(moment, "en") == "Saturday, 5 December 2026, 15:00"
+    assert format_when(moment, "fr") == "samedi 5 décembre 2026 à 15:00"
+    assert format_when(moment, "rw") == "Ku wa Gatandatu, 5 Ukuboza 2026, saa 15:00"
+    assert (
+        format_when(datetime(2027, 1, 3, 7, 5, tzinfo=UTC), "rw") == "Ku Cyumweru, 3 Mutarama 2027, saa 09:05"
+    )

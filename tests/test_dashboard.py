@@ -101,6 +101,17 @@ async def test_the_dashboard_in_headless_chromium(app: App, tmp_path: Path) -> N
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     await seed(app)
+    async with app.db.transaction() as conn:  # a past session of each club, for the RSVP chart
+        await conn.execute(
+            "INSERT INTO club_sessions (club_id, starts_at, place, topic, created_at) "
+            "SELECT id, '2026-01-10T13:00:00+00:00', 'Hall', 'Dialogue', '2026-01-05T10:00:00+00:00' "
+            "FROM clubs"
+        )
+        await conn.execute(
+            "INSERT INTO invitations (session_id, user_id, delivery, rsvp, attended, created_at) "
+            "SELECT s.id, m.user_id, 'delivered', 'yes', 1, '2026-01-05T10:00:00+00:00' "
+            "FROM club_sessions s JOIN memberships m ON m.club_id = s.club_id"
+        )
     server = uvicorn.Server(uvicorn.Config(build_web(app), host="127.0.0.1", port=0, log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
@@ -142,6 +153,13 @@ async def test_the_dashboard_in_headless_chromium(app: App, tmp_path: Path) -> N
                 if list(downloads.glob("*.csv")):
                     break
                 threading.Event().wait(0.1)
+            # On a phone (390 × 844), in each language: tables fit or scroll on their own, chart
+            # text stays readable.
+            driver.set_window_size(390, 844)
+            for lang in ("en", "fr", "rw"):
+                driver.get(f"{base}/dashboard?lang={lang}")
+                driver.find_element(By.CSS_SELECTOR, "#modules table")
+                seen[f"phone_{lang}"] = driver.execute_script(PHONE_CHECK)
             return seen
         finally:
             driver.quit()
@@ -156,3 +174,35 @@ async def test_the_dashboard_in_headless_chromium(app: App, tmp_path: Path) -> N
     assert max(seen["widths"]) > 0  # type: ignore[type-var]
     [csv_file] = list(downloads.glob("*.csv"))
     assert csv_file.read_text().startswith("metric,key,value")
+    for lang in ("en", "fr", "rw"):
+        phone: dict = seen[f"phone_{lang}"]  # type: ignore[assignment]
+        assert phone["viewport"] <= 400, phone  # the window really is phone-sized
+        assert phone["page"] <= phone["viewport"], phone  # nothing makes the whole page scroll sideways
+        assert phone["tables"] >= 2 and not phone["wide"], phone  # each fits, or scrolls in its own box
+        assert phone["rate"] <= phone["viewport"], phone  # the Modules table's last column is in view
+        assert phone["texts"] >= 10 and phone["smallest"] >= 11, phone  # chart text in px, as rendered
+
+
+# Run by WebDriver in the page (the policy forbids the page's own scripts, not these).
+PHONE_CHECK = """
+const viewport = document.documentElement.clientWidth;
+const wide = [];
+const tables = document.querySelectorAll('table');
+for (const table of tables) {
+  let box = table;  // the table itself, or the nearest box that scrolls it sideways
+  for (let el = table.parentElement; el && el !== document.body; el = el.parentElement) {
+    const overflow = getComputedStyle(el).overflowX;
+    if (overflow === 'auto' || overflow === 'scroll') { box = el; break; }
+  }
+  const r = box.getBoundingClientRect();
+  if (r.left < 0 || r.right > viewport) wide.push(box.outerHTML.slice(0, 80));
+}
+const sizes = [...document.querySelectorAll('svg.chart text')].map(t => {
+  const svg = t.ownerSVGElement;
+  const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  return Math.min(parseFloat(getComputedStyle(t).fontSize) * scale, t.getBoundingClientRect().height);
+});
+const rate = document.querySelector('#modules table tr th:last-child').getBoundingClientRect().right;
+return {viewport, page: document.documentElement.scrollWidth, tables: tables.length, wide,
+        texts: sizes.length, smallest: Math.min(...sizes), rate};
+"""

@@ -11,6 +11,7 @@ from bot.reports.model import Scope
 from bot.reports.review import Reviewer
 from bot.storage import repo
 from tests.conftest import Chat
+from tests.run_bot import run_bot
 
 
 async def make(
@@ -190,8 +191,6 @@ def _ew(app: App):  # type: ignore[no-untyped-def]
 def test_the_real_console_in_kinyarwanda_with_open_reporting(tmp_path) -> None:
     """`python -m bot console` with REPORTS_OPEN=1: a learner of 18–24 reports in Kinyarwanda."""
     import os
-    import subprocess
-    import sys
 
     from bot.config import Settings
     from bot.i18n import Catalogs
@@ -210,15 +209,7 @@ def test_the_real_console_in_kinyarwanda_with_open_reporting(tmp_path) -> None:
         t("Only the committee"), t("✅ Send the report"), "raporo zanjye",
     ]  # fmt: skip
     env = os.environ | {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "REPORTS_OPEN": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "console", "--user", "umunyamakuru"],
-        input="\n".join(typed) + "\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    done = run_bot("console", "--user", "umunyamakuru", env=env, stdin="\n".join(typed) + "\n")
     assert done.returncode == 0, done.stderr
     assert "EW-" in done.stdout
     mine = done.stdout.split(t("Your reports:"))[-1]

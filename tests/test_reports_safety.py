@@ -10,7 +10,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from bot.reports.exports import cell
 from bot.reports.model import Filters, Scope, mask
 from bot.stats.dashboard.accounts import add_account
 from tests.conftest import Chat
+from tests.run_bot import run_bot
 from tests.test_reports_chat import file_one, make
 
 REPORTER_ADDRESS = "reporter-0788123456"
@@ -167,15 +167,7 @@ async def test_a_committee_member_reviews_in_the_chat_and_never_sees_an_identity
 
 def cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"DATABASE_URL": settings.database_url, "DIALOGS_DIR": str(settings.dialogs_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "reports", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=60,
-        check=False,
-    )
+    return run_bot("reports", *args, env=env, stdin=stdin)
 
 
 def test_the_command_line_holds_each_login_to_its_role_and_areas(settings: Settings, tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ def register(router: Router) -> None:
     @router.guard("onboarding")
     async def language_first(turn: Turn, inbound: Inbound) -> bool:
         if turn.user.language is None:
+            await care.greet_in_their_language(turn, inbound.text)
             care.ask_language(turn, greet=True)
             return True
         return False

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.care import queries as care_queries
 from bot.care.safeguarding import Safeguarding, Severity
+from bot.core.intents import normalise
 from bot.core.turn import Turn
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_
 from bot.messages import REPLY, Choice, Outbound
@@ -27,6 +28,12 @@ from bot.storage.repo import iso
 log = logging.getLogger(__name__)
 
 AGE_BANDS = {"u16": N_("Under 16"), "16_17": "16–17", "18_24": "18–24", "25p": "25+"}
+CONSENT_WORDS = {
+    "given": N_("given"),
+    "guardian_given": N_("given by a parent or guardian"),
+    "guardian_pending": N_("waiting for a parent or guardian"),
+    "declined": N_("not given"),
+}
 
 NOTICE = N_(
     "Before we start: what we keep and why. We store your chat number, your language, your age group, "
@@ -43,6 +50,33 @@ LANGUAGE_ALIASES = {
     "fr": ["francais", "french", "igifaransa", "fransa"],
     "en": ["english", "anglais", "icyongereza"],
 }
+
+
+# Greetings that say which language a new user writes in; their first word is a better guess
+# than the phone's settings or country code.
+GREETINGS = {
+    "rw": ("muraho", "mwaramutse", "mwiriwe", "bite", "amakuru", "mwiriweho", "ni meza"),
+    "fr": ("bonjour", "bonsoir", "salut", "coucou", "allo", "bonjour a tous"),
+    "en": ("hello", "hi", "hey", "good morning", "good evening", "good afternoon"),
+}
+
+
+def guess_language(text: str | None) -> str | None:
+    said = normalise(text or "")
+    words = said.split()
+    for lang, greetings in GREETINGS.items():
+        if said in greetings or (words and words[0] in greetings):
+            return lang
+    return None
+
+
+async def greet_in_their_language(turn: Turn, text: str | None) -> None:
+    """A new user's first words ("muraho", "bonjour") set the language of the greeting; the
+    three-language question still follows."""
+    guess = guess_language(text)
+    if guess is not None and guess != turn.user.language_hint:
+        await care_queries.set_language_hint(turn.conn, turn.user.id, guess)
+        turn.user = replace(turn.user, language_hint=guess)
 
 
 def ask_language(turn: Turn, greet: bool = False) -> None:
@@ -239,11 +273,18 @@ async def my_data(turn: Turn) -> None:
     data = await care_queries.user_data(turn.conn, turn.user.id)
     user = data["user"]
     _ = turn._
+    # Words a person reads, never the codes the database keeps ("18_24", "guardian_pending").
+    band = user.get("age_band")
+    consent = user.get("consent")
     lines = [
         _("What we store about you:"),
-        _("Language: {language}").format(language=user.get("language") or "-"),
-        _("Age group: {age}").format(age=user.get("age_band") or "-"),
-        _("Consent: {consent}").format(consent=user.get("consent") or "-"),
+        _("Language: {language}").format(language=LANGUAGE_NAMES.get(user.get("language") or "", "-")),
+        _("Age group: {age}").format(
+            age=(_(AGE_BANDS[band]) if band == "u16" else AGE_BANDS[band]) if band in AGE_BANDS else "-"
+        ),
+        _("Consent: {consent}").format(
+            consent=_(CONSENT_WORDS[consent]) if consent in CONSENT_WORDS else "-"
+        ),
         _("Modules started: {n}").format(n=len(data["progress"])),
         _("Your written answers: {n}").format(n=len(data["reflections"])),
         _("Send delete to erase all of it."),

@@ -99,7 +99,7 @@ async def _grant(db: Database, args: argparse.Namespace, channel: str, address: 
         if args.club and club is None:
             raise ConfigError(f"no club with the code {args.club!r}")
         await clubs.grant(conn, user.id, args.role, club, utcnow())
-    print(f"{user.pseudonym} is now {args.role}" + (f" of {club.name}" if club else ""))
+    print(f"{args.user} is now {args.role}" + (f" of {club.name}" if club else ""))
     return 0
 
 

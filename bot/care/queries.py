@@ -181,3 +181,7 @@ async def pseudonymise_inactive(conn: Conn, before: datetime) -> int:
             "UPDATE users SET address = 'retired:' || pseudonym, display_name = NULL WHERE id = ?", (user_id,)
         )
     return len(ids)
+
+
+async def set_language_hint(conn: Conn, user_id: int, language: str) -> None:
+    await conn.execute("UPDATE users SET language_hint = ? WHERE id = ?", (language, user_id))

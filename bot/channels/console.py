@@ -12,8 +12,9 @@ import sys
 from typing import TextIO
 
 from bot.app import App
+from bot.delivery import queries as delivery_queries
 from bot.delivery.outbox import Delivery, OutboxSender
-from bot.messages import Inbound, Outbound
+from bot.messages import Inbound, Outbound, utcnow
 
 CHANNEL = "console"
 
@@ -51,6 +52,12 @@ async def chat(app: App, user: str, stdin: TextIO = sys.stdin, stdout: TextIO = 
     transport = ConsoleTransport(stdout, user)
     sender = OutboxSender(app.db, transport, max_in_flight=1)
     await sender.recover()
+    # What came for this user while another console user was chatting (an invitation, a change,
+    # an announcement) was held for them: show it now, before anything else.
+    async with app.db.transaction() as conn:
+        waiting = await delivery_queries.requeue_held_for(conn, CHANNEL, user, utcnow())
+    if waiting:
+        await sender.run_once()
     interactive = stdin.isatty()
     if interactive:
         stdout.write("Club Speak bot console. Type a message, or a choice's number. Ctrl-D to quit.\n")

@@ -7,7 +7,7 @@ import json
 from bot.clubs import model as clubs
 from bot.core.intents import match_choice
 from bot.core.turn import Turn
-from bot.i18n import format_datetime
+from bot.i18n import format_when
 from bot.messages import Choice
 
 # Typed answers to an invitation, besides its numbers and labels.
@@ -94,7 +94,7 @@ async def _record(turn: Turn, invitation_id: int, answer: str) -> None:
         turn.say(_("That invitation is not yours or no longer open."))
         return
     turn.event("rsvp", answer=answer, session=session.id)
-    when = format_datetime(session.starts_at, turn.lang, turn.timezone, "full")
+    when = format_when(session.starts_at, turn.lang, turn.timezone)
     label = _(clubs.RSVP_LABELS[answer])
     turn.say(
         _("Thank you! Your answer for {club}, {when}: {answer}.").format(

@@ -14,7 +14,7 @@ from bot.clubs import model as clubs
 from bot.clubs import poster as club_poster
 from bot.commandline import CommandLine
 from bot.config import ConfigError, Settings
-from bot.i18n import N_, Catalogs, format_datetime
+from bot.i18n import N_, Catalogs, format_when
 from bot.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
@@ -61,8 +61,6 @@ async def _poster(db: Database, settings: Settings, args: argparse.Namespace) ->
     username, sender = settings.telegram_bot_username, settings.twilio_whatsapp_from
     telegram = club_poster.telegram_link(username, club.code) if username else None
     whatsapp = club_poster.whatsapp_link(sender, club.code) if sender else None
-    if not telegram and not whatsapp:
-        raise ConfigError("set TELEGRAM_BOT_USERNAME and/or TWILIO_WHATSAPP_FROM to make join links")
     tr = Catalogs.load(settings.locales_dir).gettext
     lang = club.language
     text = club_poster.PosterText(
@@ -74,6 +72,11 @@ async def _poster(db: Database, settings: Settings, args: argparse.Namespace) ->
     out = Path(args.out or f"club-{club.code}.png")
     out.write_bytes(club_poster.render(text, club.code, telegram, whatsapp))  # noqa: ASYNC240 - a CLI
     print(f"wrote {out}" + "".join(f"\n  {link}" for link in (telegram, whatsapp) if link))
+    # The join code works in every channel; each setting adds a QR code that opens the bot.
+    if not telegram:
+        print("  (set TELEGRAM_BOT_USERNAME to add a Telegram QR code that opens the bot)")
+    if not whatsapp:
+        print("  (set TWILIO_WHATSAPP_FROM to add a WhatsApp QR code with the join message written)")
     return 0
 
 
@@ -122,7 +125,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                     raise ConfigError(f"no club with the code {args.club!r} (see `python -m bot clubs list`)")
                 place, topic = args.place.strip(), args.topic.strip()
                 session_id = await clubs.create_session(conn, club, starts_at, place, topic, None, now)
-            when = format_datetime(starts_at, "en", settings.timezone, "full")
+            when = format_when(starts_at, "en", settings.timezone)
             print(f"session {session_id} for {club.name}: {when}, {place}.")
             print(f"send the invitations with: python -m bot sessions invite {session_id}")
             return 0

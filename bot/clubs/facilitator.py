@@ -11,7 +11,7 @@ from bot.authz import Action, allowed, refuse
 from bot.clubs import model as clubs
 from bot.clubs.model import SessionReminders
 from bot.core.turn import Turn
-from bot.i18n import format_datetime
+from bot.i18n import N_, format_when
 from bot.messages import Choice
 from bot.storage import repo
 
@@ -27,7 +27,7 @@ async def _clubs_for(turn: Turn, action: Action) -> list[clubs.Club]:
 
 
 def _when(turn: Turn, session: clubs.Session) -> str:
-    return format_datetime(session.starts_at, turn.lang, turn.timezone, "full")
+    return format_when(session.starts_at, turn.lang, turn.timezone)
 
 
 # -- planning a session -------------------------------------------------------------
@@ -91,7 +91,7 @@ async def answer_plan(turn: Turn, screen: str, text: str | None, choice: Choice 
         club = (await clubs.clubs_by_ids(turn.conn, {plan["club"]}) or [None])[0]
         if club is None:
             return False
-        when = format_datetime(datetime.fromisoformat(plan["at"]), turn.lang, turn.timezone, "full")
+        when = format_when(datetime.fromisoformat(plan["at"]), turn.lang, turn.timezone)
         turn.ask(
             _("{club}: {when}, {place}. Topic: {topic}. Send the invitations to every member now?").format(
                 club=club.name, when=when, place=plan["place"], topic=plan["topic"]
@@ -239,6 +239,18 @@ async def answer_sessions(turn: Turn, screen: str, text: str | None, choice: Cho
         turn.event("session_cancelled", session=session.id)
         turn.say(_("Cancelled. {n} invited member(s) will be told.").format(n=told))
         return False
+    if screen == "attendance" and choice.id == "done":
+        # Say what was saved before leaving: a facilitator should not have to guess.
+        people = await clubs.attendees(turn.conn, session.id)
+        came = sum(1 for _uid, _name, att in people if att)
+        turn.say(
+            turn.ngettext(
+                "Saved: {n} of {total} came to session #{id}.",
+                "Saved: {n} of {total} came to session #{id}.",
+                came,
+            ).format(n=came, total=len(people), id=session.id)
+        )
+        return False
     marking = (screen == "session_action" and choice.id == "attendance") or (
         screen == "attendance" and choice.id.isdigit()
     )
@@ -361,8 +373,9 @@ async def answer_announce(turn: Turn, screen: str, text: str | None, choice: Cho
             if not allowed(turn.user.role, mine, Action.ANNOUNCE_CLUB, club_id):
                 refuse(turn, Action.ANNOUNCE_CLUB)
                 return False
+        sender = "staff" if turn.user.role in ("staff", "admin") else "facilitator"
         sent = await repo.in_thread(
-            turn.conn, clubs.announce_within, draft["clubs"], draft["text"], turn.lang, turn.now
+            turn.conn, clubs.announce_within, draft["clubs"], draft["text"], turn.catalogs, sender, turn.now
         )
         turn.data.pop("announce", None)
         turn.data["bulk_queued"] = True
@@ -373,6 +386,14 @@ async def answer_announce(turn: Turn, screen: str, text: str | None, choice: Cho
 
 
 # -- roles ---------------------------------------------------------------------------------
+
+
+ROLE_WORDS = {
+    "learner": N_("a learner"),
+    "facilitator": N_("a facilitator"),
+    "staff": N_("a staff member"),
+    "admin": N_("an admin"),
+}
 
 
 async def grant(turn: Turn, argument: str | None) -> None:
@@ -397,7 +418,11 @@ async def grant(turn: Turn, argument: str | None) -> None:
         return
     await clubs.grant(turn.conn, target.id, role, club, turn.now)
     turn.event("role_granted", role=role)
-    turn.say(_("Done: {who} is now {role}.").format(who=target.pseudonym, role=role))
+    # The address as it was typed: the admin knows that, not our pseudonym.
+    if club is not None and role == "facilitator":
+        turn.say(_("Done: {who} is now a facilitator of {club}.").format(who=parts[1], club=club.name))
+    else:
+        turn.say(_("Done: {who} is now {role}.").format(who=parts[1], role=_(ROLE_WORDS[role])))
 
 
 # -- engagement figures ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bot.i18n import N_, Catalogs, format_datetime
+from bot.i18n import N_, Catalogs, format_when
 from bot.messages import BULK, Choice, Outbound
 from bot.storage.repo import Conn, Raw, iso
 
@@ -263,7 +263,7 @@ class Renderer:
     ) -> Outbound:
         lang = member["language"] or session.club.language
         template = TEMPLATES[kind]
-        when = format_datetime(session.starts_at, lang, self.timezone, "full")
+        when = format_when(session.starts_at, lang, self.timezone)
         values = {"club": session.club.name, "topic": session.topic, "when": when, "place": session.place}
         choices: tuple[Choice, ...] = ()
         if kind in ("invitation", "nudge") and invitation_id is not None:
@@ -490,23 +490,36 @@ def change_within(
     return len(rows)
 
 
-def announce_within(conn: Raw, club_ids: list[int], text: str, language: str, at: datetime) -> int:
-    """A facilitator's or staff member's own words to every member of these clubs, once each."""
+ANNOUNCEMENT = {
+    "facilitator": N_("📣 {club}, from your facilitator:"),
+    "staff": N_("📣 {club}, from the Club Speak team:"),
+}
+
+
+def announce_within(
+    conn: Raw, club_ids: list[int], text: str, catalogs: Catalogs, sender: str, at: datetime
+) -> int:
+    """A facilitator's or staff member's own words to every member of these clubs, once each,
+    under a line naming the club and the sender in the member's own language."""
     rows = conn.execute(
-        "SELECT DISTINCT u.id, u.channel, u.address FROM memberships m JOIN users u ON u.id = m.user_id "
+        "SELECT u.id, u.channel, u.address, u.language, MIN(c.name) AS club, "
+        "MIN(c.language) AS club_language FROM memberships m JOIN users u ON u.id = m.user_id "
+        "JOIN clubs c ON c.id = m.club_id "
         f"WHERE m.club_id IN ({','.join('?' * len(club_ids))}) "
-        "AND u.stopped = 0 AND u.unreachable = 0 AND u.address NOT LIKE 'retired:%'",
+        "AND u.stopped = 0 AND u.unreachable = 0 AND u.address NOT LIKE 'retired:%' GROUP BY u.id",
         club_ids,
     ).fetchall()
     for r in rows:
+        lang = r["language"] or r["club_language"]
+        heading = catalogs.gettext(lang, ANNOUNCEMENT[sender]).format(club=r["club"])
         message = Outbound(
             r["channel"],
             r["address"],
-            text,
+            f"{heading}\n{text}",
             priority=BULK,
-            language=language,
+            language=lang,  # the member's, so a WhatsApp template goes out in their language
             key="announcement",
-            args={"text": text},
+            args={"club": r["club"], "text": text},
             user_id=r["id"],
         )
         _enqueue_one(conn, message, at)

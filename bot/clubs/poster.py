@@ -46,6 +46,10 @@ def render(text: PosterText, code: str, telegram: str | None, whatsapp: str | No
     draw = ImageDraw.Draw(image)
     draw.text((WIDTH // 2, 130), text.title, fill=GREEN, font=ImageFont.load_default(size=64), anchor="mm")
     y = 260
+    if not telegram and not whatsapp:  # no channel configured yet: the code alone, large
+        draw.text(
+            (WIDTH // 2, HEIGHT // 2), code, fill=GREEN, font=ImageFont.load_default(size=260), anchor="mm"
+        )
     for caption, link in ((text.telegram, telegram), (text.whatsapp, whatsapp)):
         if not link:
             continue

@@ -175,6 +175,16 @@ async def requeue_held(conn: Conn, channel: str | None, at: datetime) -> int:
     return cur.rowcount
 
 
+async def requeue_held_for(conn: Conn, channel: str, address: str, at: datetime) -> int:
+    """One user's held messages back in the queue: a console user is here to read them now."""
+    cur = await conn.execute(
+        "UPDATE outbox SET status = 'queued', not_before = NULL, updated_at = ? "
+        "WHERE status = 'held' AND channel = ? AND address = ?",
+        (iso(at), channel, address),
+    )
+    return cur.rowcount
+
+
 async def requeue_failed(conn: Conn, channel: str | None, since: datetime | None, at: datetime) -> int:
     """Failed messages back in the queue, e.g. after an outage longer than OUTBOX_RETRY_HOURS."""
     cur = await conn.execute(

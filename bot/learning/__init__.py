@@ -60,7 +60,7 @@ def register(router: Router) -> None:
             if d is None:
                 return False
             turn.event("module_resumed", d.id)
-            runner.prompt(turn, d)
+            runner.resume(turn, d)
         elif entry := next((e for e in turn.menu_entries if e.id == choice.id), None):
             await entry.open(turn)
         else:

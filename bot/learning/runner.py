@@ -52,6 +52,24 @@ async def advance(turn: Turn, d: Dialog, step_id: str) -> None:
     raise RuntimeError(f"{d.id}: more than {MAX_AUTO_STEPS} steps without input from step {step_id}")
 
 
+def resume(turn: Turn, d: Dialog) -> None:
+    """Back in a module (from the menu, after a pause or a change of language): the scene that
+    leads to the question first, then the question, so it is never asked out of context."""
+    current = turn.state.step_id or d.first_step
+    scene: list[SayStep] = []
+    while len(scene) < 2:  # the one or two say steps right before it, not the whole module
+        before = next(
+            (s for s in d.steps if isinstance(s, SayStep) and s.next == current and not s.pause), None
+        )
+        if before is None:
+            break
+        scene.insert(0, before)
+        current = before.id
+    for step in scene:
+        turn.say(_t(turn, d, step.id, "text", step.text), image=step.image)
+    prompt(turn, d)
+
+
 def prompt(turn: Turn, d: Dialog, new_prompt: bool = True) -> None:
     """(Re)send the question of the current step."""
     step = d.step(turn.state.step_id or d.first_step)

@@ -31,10 +31,17 @@ async def menu(turn: Turn, intro: str | None = None) -> None:
     for entry in turn.menu_entries:  # what other domains offer this user (e.g. reporting)
         if await entry.visible(turn):
             choices.append(Choice(entry.id, _(entry.label)))
-    text = _(
-        "Main menu. Exercises: practise the art of dialogue. Quizzes: test your negotiation skills. "
-        "Lessons: your rights and duties."
-    )
+    if turn.user.consent == "declined":
+        # Say what is here and why the rest is not, and how to change that.
+        text = _(
+            "Main menu. Lessons: your rights and duties. Exercises and quizzes keep your answers, so "
+            "they open once you agree to that: send privacy to change your choice."
+        )
+    else:
+        text = _(
+            "Main menu. Exercises: practise the art of dialogue. Quizzes: test your negotiation "
+            "skills. Lessons: your rights and duties."
+        )
     if d is not None and turn.state.step_id:
         title = turn.content_text(d.id, "meta", "title", d.title)
         text += "\n" + _("Continue where you left off: {title}").format(title=title)

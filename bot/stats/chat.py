@@ -27,7 +27,8 @@ async def stats_summary(turn: Turn) -> None:
     started = sum(m["started"] for m in (await stats.funnel(turn.conn, f)))
     completed = sum(m["completed"] for m in (await stats.funnel(turn.conn, f)))
     active = shown["active_by_month"][-1][1] if shown["active_by_month"] else 0
-    hardest = shown["hardest_questions"][0] if shown["hardest_questions"] else None
+    # The hardest question answered by enough learners to say (a rate of "<5" names no one).
+    hardest = next((q for q in shown["hardest_questions"] if isinstance(q["rate"], float)), None)
     s = shown["sessions"]
     lines = [
         _("Figures for {scope}, last 30 days (no names; under 5 shown as <5):").format(scope=scope),
@@ -40,15 +41,39 @@ async def stats_summary(turn: Turn) -> None:
             sessions=s["sessions"], invited=s["invited"], yes=s["rsvp_yes"], came=s["attended"]
         ),
         _("Came back in week 1: {w1}; in week 4: {w4}").format(
-            w1=shown["retention"]["week_1"] if shown["retention"]["week_1"] is not None else "–",
-            w4=shown["retention"]["week_4"] if shown["retention"]["week_4"] is not None else "–",
+            w1=percent(turn, shown["retention"]["week_1"]), w4=percent(turn, shown["retention"]["week_4"])
         ),
     ]
     if hardest is not None:
         lines.append(
             _("Hardest question: {question} ({rate} right)").format(
-                question=f"{hardest['quiz']}/{hardest['question']}", rate=hardest["rate"]
+                question=question_text(turn, hardest["quiz"], hardest["question"]),
+                rate=percent(turn, hardest["rate"]),
             )
         )
     turn.event("stats_viewed")
     turn.say("\n".join(lines))
+
+
+def percent(turn: Turn, rate: float | str | None) -> str:
+    """A rate as people read it: 45%, "too few answers" when hidden, – when there is none."""
+    if rate is None:
+        return "–"
+    if isinstance(rate, str):
+        return turn._("too few answers")
+    return f"{round(100 * rate)}%"
+
+
+def question_text(turn: Turn, quiz_id: str, step_id: str, limit: int = 80) -> str:
+    """The question as the learner read it (shortened), with the quiz's title; never an id."""
+    d = turn.content.get(quiz_id)
+    if d is None:
+        return turn._("a question that is no longer in the curriculum")
+    title = turn.content_text(d.id, "meta", "title", d.title)
+    try:
+        step = d.step(step_id)
+    except KeyError:
+        return title
+    text = turn.content_text(d.id, step.id, "text", step.text)
+    text = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return turn._("“{question}” ({quiz})").format(question=text, quiz=title)

@@ -61,7 +61,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.command == "export":
             return await _export(db, args)
         if args.command == "demo-data":
-            return await _demo(db, args)
+            return await _demo(db, settings, args)
         club_ids = None
         if args.club:
             async with db.reader() as conn:
@@ -95,7 +95,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         await db.close()
 
 
-async def _demo(db: Database, args: argparse.Namespace) -> int:
+async def _demo(db: Database, settings: Settings, args: argparse.Namespace) -> int:
     from bot.stats import demo
     from bot.storage import repo
 
@@ -106,7 +106,8 @@ async def _demo(db: Database, args: argparse.Namespace) -> int:
             return 0
         if not 1 <= args.users <= 200_000:
             raise ConfigError("--users must be between 1 and 200000")
-        made = await repo.in_thread(conn, demo.seed, args.users, utcnow())
+        content = demo.curriculum(settings)  # the dialogs this deployment runs, not the defaults
+        made = await repo.in_thread(conn, demo.seed, args.users, utcnow(), 60, 7, content)
     print("demo data (marked demo; remove with --clear): " + ", ".join(f"{v} {k}" for k, v in made.items()))
     return 0
 

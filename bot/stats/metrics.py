@@ -72,6 +72,11 @@ def suppress(n: int) -> int | str:
     return "<5" if 0 < n < SMALL else n
 
 
+def part(n: int, base: int) -> int | str:
+    """A part of a hidden total is hidden too: "<5 answers, 0 correct" would say all were wrong."""
+    return "<5" if 0 < base < SMALL else suppress(n)
+
+
 async def _rows(conn: Conn, sql: str, params: list[Any]) -> list[Any]:
     return list(await conn.execute_fetchall(sql, params))
 
@@ -172,7 +177,8 @@ async def quiz_scores(conn: Conn, f: Filters) -> list[dict[str, Any]]:
 
 
 async def hardest_questions(conn: Conn, f: Filters, limit: int = 10) -> list[dict[str, Any]]:
-    """First answers only (not retries): the questions with the lowest correct rate first."""
+    """First answers only (not retries): the questions with the lowest correct rate first, those
+    fewer than 5 learners answered last."""
     where, params = f.where()
     rows = await _rows(
         conn,
@@ -191,7 +197,9 @@ async def hardest_questions(conn: Conn, f: Filters, limit: int = 10) -> list[dic
         }
         for r in rows
     ]
-    return sorted(out, key=lambda q: (q["rate"], q["quiz"], q["question"]))[:limit]
+    # A question too few learners answered is not known to be hard (its rate will be hidden):
+    # those go last, so that they never push out a question whose rate can be shown.
+    return sorted(out, key=lambda q: (q["answers"] < SMALL, q["rate"], q["quiz"], q["question"]))[:limit]
 
 
 async def free_text(conn: Conn, f: Filters) -> dict[str, int]:
@@ -320,9 +328,7 @@ def present(s: Summary) -> dict[str, Any]:
     def rate(value: float | None, base: int) -> float | str | None:
         return value if value is None or base >= SMALL else "<5"
 
-    def part(n: int, base: int) -> int | str:
-        # A part of a hidden total is hidden too: "<5 answers, 0 correct" would say all were wrong.
-        return "<5" if 0 < base < SMALL else suppress(n)
+    invited = s.sessions.get("invited", 0)
 
     return {
         "active_by_day": [(p, suppress(n)) for p, n in s.active_by_day],
@@ -357,15 +363,17 @@ def present(s: Summary) -> dict[str, Any]:
             for q in s.hardest_questions
         ],
         "free_text": {
-            "answers": s.free_text.get("answers", 0),
+            # Answers by fewer than 5 learners are few too: "2 answers" would say "1 or 2 learners".
+            "answers": part(s.free_text.get("answers", 0), s.free_text.get("learners", 0)),
             "learners": suppress(s.free_text.get("learners", 0)),
         },
         "badges": {k: suppress(v) for k, v in s.badges.items()},
         "sessions": {
             **s.sessions,
-            "invited": suppress(s.sessions.get("invited", 0)),
-            "rsvp_yes": suppress(s.sessions.get("rsvp_yes", 0)),
-            "attended": suppress(s.sessions.get("attended", 0)),
+            "invited": suppress(invited),
+            # Each of these counts some of the invited: "<5 invited, 2 sent, 0 delivered" is as
+            # telling as "<5 answers, 0 correct".
+            **{k: part(s.sessions.get(k, 0), invited) for k in ("sent", "delivered", "rsvp_yes", "attended")},
             "attendance_rate": rate(s.sessions.get("attendance_rate"), s.sessions.get("rsvp_yes", 0)),
         },
         "retention": {
@@ -415,8 +423,8 @@ async def sessions_by_club(conn: Conn, f: Filters) -> list[dict[str, Any]]:
         {
             "club": r[0],
             "invited": suppress(r[1] or 0),
-            "yes": suppress(r[2] or 0),
-            "attended": suppress(r[3] or 0),
+            "yes": part(r[2] or 0, r[1] or 0),
+            "attended": part(r[3] or 0, r[1] or 0),
         }
         for r in rows
     ]

@@ -18,12 +18,14 @@ import ipaddress
 import logging
 import re
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
+from babel.numbers import format_percent
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -31,6 +33,9 @@ from starlette.templating import Jinja2Templates
 
 from bot.clubs import model as clubs
 from bot.config import Settings
+from bot.content.loader import Content, InvalidContent, load_content
+from bot.content.models import context as text_context
+from bot.i18n import N_, Catalogs
 from bot.messages import utcnow
 from bot.stats import metrics as stats
 from bot.stats.dashboard import charts
@@ -108,9 +113,78 @@ def client_address(request: Request, proxies: tuple[Network, ...]) -> str:
     return (hops[0] if hops else peer)[:64]
 
 
-def _wait(seconds: float) -> str:
-    amount, unit = (round(seconds / 60), "minute") if seconds >= 90 else (max(1, round(seconds)), "second")
-    return f"{amount} {unit}{'s' * (amount != 1)}"
+LANGUAGES = {"rw": "Kinyarwanda", "fr": "Français", "en": "English"}  # each in its own words
+QUESTION_CHARS = 60
+AGE_BANDS = {"u16": N_("under 16"), "16_17": "16–17", "18_24": "18–24", "25p": "25+"}
+
+
+def shorten(text: str, limit: int = QUESTION_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _collation(text: str) -> str:
+    """A sort key that puts "Écouter" with the e's, not after the z's."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().casefold()
+
+
+def curriculum(settings: Settings) -> tuple[Content, Catalogs]:
+    """The dialogs and catalogs, as `bot.app.load_checked_content` loads them (bot.app itself
+    cannot be imported here: it builds the domains, and so this package)."""
+    catalogs = Catalogs.load(settings.locales_dir)
+    content, errors = load_content(settings.dialogs_dir, catalogs)
+    if errors:
+        raise InvalidContent(errors)
+    return content, catalogs
+
+
+@dataclass(frozen=True)
+class Words:
+    """The dashboard in one language (rw, fr or en, the staff member's choice): its own labels,
+    the curriculum's module titles and questions, and rates as percentages. Called as `_`."""
+
+    content: Content
+    catalogs: Catalogs
+    lang: str = "en"
+
+    def __call__(self, msgid: str) -> str:
+        return self.catalogs.gettext(self.lang, msgid)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.catalogs.ngettext(self.lang, singular, plural, n)
+
+    def module(self, dialog_id: str) -> str:
+        """A module's title; a module no longer in the curriculum keeps its id."""
+        d = self.content.get(dialog_id)
+        if d is None:
+            return dialog_id
+        return self.catalogs.gettext(self.lang, d.title, text_context(d.id, "meta", "title"))
+
+    def question(self, dialog_id: str, step_id: str, limit: int | None = QUESTION_CHARS) -> str:
+        """A question as learners read it (shortened to `limit` characters)."""
+        d = self.content.get(dialog_id)
+        if d is None or not d.has_step(step_id):
+            return f"{self.module(dialog_id)} · {step_id}"
+        step = d.step(step_id)
+        text = self.catalogs.gettext(self.lang, step.text, text_context(d.id, step.id, "text"))
+        return shorten(text, limit) if limit else " ".join(text.split())
+
+    def percent(self, rate: float) -> str:
+        return format_percent(rate, locale=self.lang)
+
+    def rate(self, rate: float | str | None, hidden: str) -> str:
+        """A rate as people read it: "80%"; `hidden` when too few people make it; – when none."""
+        if rate is None:
+            return "–"
+        return hidden if isinstance(rate, str) else self.percent(rate)
+
+
+def _wait(seconds: float, words: Words) -> str:
+    if seconds >= 90:
+        n = round(seconds / 60)
+        return words.ngettext("{n} minute", "{n} minutes", n).format(n=n)
+    n = max(1, round(seconds))
+    return words.ngettext("{n} second", "{n} seconds", n).format(n=n)
 
 
 @dataclass
@@ -121,6 +195,8 @@ class Dashboard:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     # Two scrypts at a time (16 MB and a core each): a flood of logins queues, it does not swamp.
     hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    content: Content = field(default_factory=Content)
+    catalogs: Catalogs = field(default_factory=lambda: Catalogs({}))
     proxies: tuple[Network, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -130,7 +206,18 @@ class Dashboard:
     def create(cls, db: Database, settings: Settings) -> Dashboard:
         # App.create sets a per-process secret when none is configured, so that every dashboard
         # page (stats, reports) signs and checks with the same one.
-        return cls(db, settings, Signer((settings.dashboard_secret or secrets.token_hex(32)).encode()))
+        content, catalogs = curriculum(settings)  # module titles and questions, in rw, fr and en
+        return cls(
+            db,
+            settings,
+            Signer((settings.dashboard_secret or secrets.token_hex(32)).encode()),
+            content=content,
+            catalogs=catalogs,
+        )
+
+    def words(self, lang: str | None) -> Words:
+        """The words for the language asked for (a `lang` query or form field); English otherwise."""
+        return Words(self.content, self.catalogs, lang if lang in LANGUAGES else "en")
 
     @property
     def secure(self) -> bool:
@@ -152,23 +239,34 @@ class Dashboard:
         nonce = request.cookies.get(NONCE) or ""
         return nonce if self.signer.unsign(nonce) else None
 
-    def _login_page(self, request: Request, error: str | None = None, status: int = 200) -> Response:
+    def _login_page(
+        self, request: Request, words: Words, error: str | None = None, status: int = 200
+    ) -> Response:
         nonce = self._issued_nonce(request) or self.signer.nonce()
+        _ = words
         response = TEMPLATES.TemplateResponse(
             request,
             "login.html",
-            {"title": "Login", "error": error, "csrf": self.signer.csrf(nonce)},
+            {
+                "title": _("Login"),
+                "error": error,
+                "csrf": self.signer.csrf(nonce),
+                "_": words,
+                "lang": words.lang,
+                "languages": LANGUAGES,
+            },
             status_code=status,
         )
         response.set_cookie(NONCE, nonce, httponly=True, samesite="strict", secure=self.secure)
         return response
 
     async def login_form(self, request: Request) -> Response:
-        return self._login_page(request)
+        return self._login_page(request, self.words(request.query_params.get("lang")))
 
     async def login(self, request: Request) -> Response:
         form = await request.form()
         username = str(form.get("username") or "")[:80]
+        words = _ = self.words(str(form.get("lang") or ""))
         nonce = self._issued_nonce(request)
         token = str(form.get("csrf") or "")
         if nonce is None or not secrets.compare_digest(token, self.signer.csrf(nonce)):
@@ -176,7 +274,8 @@ class Dashboard:
         client = client_address(request, self.proxies)
         wait = self.throttle.begin(client)
         if wait:
-            response = self._login_page(request, f"Too many attempts. Try again in {_wait(wait)}.", 429)
+            error = _("Too many attempts. Try again in {wait}.").format(wait=_wait(wait, words))
+            response = self._login_page(request, words, error, 429)
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
         account = None
@@ -190,9 +289,10 @@ class Dashboard:
             log.warning(
                 "dashboard: failed login as %r from %s (%d failed from there)", username, client, failures
             )
-            return self._login_page(request, "Wrong username or password.", 401)
+            return self._login_page(request, words, _("Wrong username or password."), 401)
         token = await start_session(self.db, account.id, utcnow(), SESSION_HOURS)
-        response = RedirectResponse("/dashboard", status_code=303)
+        target = "/dashboard" if words.lang == "en" else f"/dashboard?{urlencode({'lang': words.lang})}"
+        response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION,
             self.signer.sign(token),
@@ -221,8 +321,9 @@ class Dashboard:
     # -- the page -----------------------------------------------------------------------
 
     async def _filters(
-        self, request: Request, account: Account
+        self, request: Request, account: Account, words: Words
     ) -> tuple[stats.Filters, dict[str, str], str | None]:
+        _ = words
         q = request.query_params
         chosen = {
             k: (q.get(k) or "").strip()
@@ -235,21 +336,22 @@ class Dashboard:
                 try:
                     dates[key] = datetime.strptime(chosen[key], "%Y-%m-%d").replace(tzinfo=UTC)
                 except ValueError:
-                    problem, chosen[key] = f"{chosen[key]!r} is not a date; it was ignored.", ""
+                    problem = _("“{value}” is not a date; it was ignored.").format(value=chosen[key][:40])
+                    chosen[key] = ""
         club_ids = account.club_ids
         if chosen["club"]:
             async with self.db.reader() as conn:
                 club = await clubs.club_by_code(conn, chosen["club"])
             if club is None or (club_ids is not None and club.id not in club_ids):
-                problem, chosen["club"] = "That club is not one you can see; showing all of yours.", ""
+                problem, chosen["club"] = _("That club is not one you can see; showing all of yours."), ""
             else:
                 club_ids = (club.id,)
         f = stats.Filters(
             club_ids=club_ids,
             district=chosen["district"] or None,
-            language=chosen["language"] if chosen["language"] in ("rw", "fr", "en") else None,
+            language=chosen["language"] if chosen["language"] in LANGUAGES else None,
             channel=chosen["channel"] or None,
-            age_band=chosen["age"] if chosen["age"] in ("u16", "16_17", "18_24", "25p") else None,
+            age_band=chosen["age"] if chosen["age"] in AGE_BANDS else None,
             since=dates["since"],
             until=dates["until"],
         )
@@ -259,49 +361,85 @@ class Dashboard:
         account = await self._account(request)
         if account is None:
             return RedirectResponse("/dashboard/login", status_code=303)
-        f, chosen, problem = await self._filters(request, account)
+        words = _ = self.words(request.query_params.get("lang"))
+        f, chosen, problem = await self._filters(request, account, words)
         async with self.db.reader() as conn:
             shown = stats.present(await stats.summary(conn, f))
             per_club = await stats.sessions_by_club(conn, f)
             visible = await clubs.clubs_by_ids(
                 conn, set(account.club_ids) if account.club_ids is not None else None
             )
+        too_few_learners, too_few_answers = _("too few learners"), _("too few answers")
+        modules = sorted(
+            (
+                {
+                    "title": words.module(m["module"]),
+                    "started": m["started"],
+                    "completed": m["completed"],
+                    "rate": m["rate"],
+                    "shown_rate": words.rate(m["rate"], too_few_learners),
+                }
+                for m in shown["funnel"]
+            ),
+            # Rates hidden (or none at all) last: a hidden rate is not a rate of 0.
+            key=lambda m: (not isinstance(m["rate"], float), _collation(m["title"])),
+        )
+        # present() hides a rate built on too few answers; those rows go last, whatever their rate.
+        questions = sorted(shown["hardest_questions"], key=lambda q: not isinstance(q["rate"], float))
+        sessions = shown["sessions"]
         context = {
-            "title": "Dashboard",
+            "_": words,
+            "lang": words.lang,
+            "languages": LANGUAGES,
+            "ages": [(band, _(label)) for band, label in AGE_BANDS.items()],
+            "title": _("Dashboard"),
             "username": account.username,
-            "scope": "all clubs" if account.club_ids is None else ", ".join(c.name for c in visible),
+            "scope": _("all clubs") if account.club_ids is None else ", ".join(c.name for c in visible),
             "clubs": visible,
             "districts": sorted({c.district for c in visible}),
             "filters": chosen,
             "query": urlencode({k: v for k, v in chosen.items() if v}),
             "problem": problem,
             "shown": shown,
+            "figures": {
+                "attendance": words.rate(sessions.get("attendance_rate"), too_few_learners),
+                "week_1": words.rate(shown["retention"]["week_1"], too_few_learners),
+                "week_4": words.rate(shown["retention"]["week_4"], too_few_learners),
+            },
+            "modules": modules,
             "per_club": per_club,
             "charts": {
-                "active": charts.columns(shown["active_by_day"]),
+                "active": charts.columns(shown["active_by_day"], _("max {n}")),
                 "completion": charts.bars(
                     [
-                        (
-                            m["module"],
-                            m["rate"] if isinstance(m["rate"], str) else round(100 * (m["rate"] or 0)),
-                        )
-                        for m in shown["funnel"]
+                        (m["title"], m["rate"] if isinstance(m["rate"], float) else m["shown_rate"])
+                        for m in modules
                     ],
-                    "%",
+                    fmt=words.percent,
+                    top=1,
                 ),
                 "hardest": charts.bars(
                     [
                         (
-                            f"{q['quiz']}/{q['question']}",
-                            q["rate"] if isinstance(q["rate"], str) else round(100 * q["rate"]),
+                            words.question(q["quiz"], q["question"]),
+                            q["rate"] if isinstance(q["rate"], float) else too_few_answers,
+                            f"{words.module(q['quiz'])}: {words.question(q['quiz'], q['question'], None)}",
                         )
-                        for q in shown["hardest_questions"]
+                        for q in questions
                     ],
-                    "%",
+                    fmt=words.percent,
+                    top=1,
                 ),
+                # Each club's bars side by side: its "said yes", then its "came".
                 "rsvp": charts.bars(
-                    [(f"{r['club']} · yes", r["yes"]) for r in per_club]
-                    + [(f"{r['club']} · came", r["attended"]) for r in per_club]
+                    [
+                        item
+                        for r in per_club
+                        for item in (
+                            (_("{club}: said yes").format(club=r["club"]), r["yes"]),
+                            (_("{club}: came").format(club=r["club"]), r["attended"]),
+                        )
+                    ]
                 ),
             },
         }
@@ -313,7 +451,7 @@ class Dashboard:
         account = await self._account(request)
         if account is None:
             return RedirectResponse("/dashboard/login", status_code=303)
-        f, _, _ = await self._filters(request, account)
+        f, _, _ = await self._filters(request, account, self.words(request.query_params.get("lang")))
         async with self.db.reader() as conn:
             shown = stats.present(await stats.summary(conn, f))
         out = io.StringIO()
