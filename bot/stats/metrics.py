@@ -3,12 +3,16 @@
 Every metric takes the same `Filters` (clubs, district, language, channel, age band, dates).
 People are counted by pseudonym only; nothing here reads a name, a phone number or a message.
 Counts of people under 5 are shown as "<5" (`suppress`) wherever results are displayed.
+What a million events would make slow is read from what migration 0012 keeps beside them: the
+JSON figures as indexed columns, and who was active per day, week and month (`daily_active`,
+`weekly_active`, `monthly_active`, kept by triggers on events). The figures are the same as the
+events give (tests/test_stats_rollups.py keeps the queries over the events to compare).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.storage.repo import Conn, iso
@@ -36,6 +40,52 @@ class Filters:
         if self.until is not None:
             parts.append(f"{alias}.at < ?")
             params.append(iso(self.until))
+        if self.language:
+            parts.append(f"{alias}.language = ?")
+            params.append(self.language)
+        if self.channel:
+            parts.append(f"{alias}.channel = ?")
+            params.append(self.channel)
+        people, people_params = self.people()
+        if people:
+            parts.append(f"{alias}.actor IN ({people})")
+            params += people_params
+        return (" AND ".join(parts) or "1 = 1"), params
+
+    def days(self) -> tuple[str | None, str | None] | None:
+        """since and until as UTC days ("2026-11-01"), or None when either is not a UTC midnight
+        (then only the events themselves can say what falls in the range).
+
+        An event at or after midnight of a day is on that day or later: `at` is written as
+        `iso()` writes it (microseconds, "+00:00"), so `at >= "<day>T00:00:00.000000+00:00"`
+        holds exactly when `substr(at, 1, 10) >= day`."""
+        out: list[str | None] = []
+        for at in (self.since, self.until):
+            if at is None:
+                out.append(None)
+            elif at.time() == datetime.min.time() and at.utcoffset() in (None, timedelta(0)):
+                out.append(at.date().isoformat())
+            else:
+                return None
+        return out[0], out[1]
+
+    def where_days(self, alias: str = "a") -> tuple[str, list[Any]] | None:
+        """SQL conditions on a table of (day, actor, channel, language) aliased `alias` (the
+        `daily_active` roll-up), the same as `where()` on the events it rolls up; None when the
+        dates are not whole days."""
+        days = self.days()
+        if days is None:
+            return None
+        parts: list[str] = []
+        params: list[Any] = []
+        since, until = days
+        if since is not None:
+            parts.append(f"{alias}.day >= ?")
+            params.append(since)
+        if until is not None:
+            parts.append(f"{alias}.day < ?")
+            params.append(until)
+        # As in where(): an empty filter is no filter, so '' (no language yet) is never asked for.
         if self.language:
             parts.append(f"{alias}.language = ?")
             params.append(self.language)
@@ -81,7 +131,8 @@ async def _rows(conn: Conn, sql: str, params: list[Any]) -> list[Any]:
     return list(await conn.execute_fetchall(sql, params))
 
 
-# The ISO week of a day ("2026-W05"): the year and week of that week's Thursday.
+# The ISO week of a day ("2026-W05"): the year and week of that week's Thursday. (Migration 0012's
+# triggers write the weeks of `weekly_active` with this same expression.)
 _THURSDAY = "date(day, '-3 days', 'weekday 4')"
 _ISO_WEEK = (
     f"strftime('%Y', {_THURSDAY}) || '-W' || printf('%02d', (strftime('%j', {_THURSDAY}) - 1) / 7 + 1)"
@@ -89,22 +140,53 @@ _ISO_WEEK = (
 
 
 async def active_by_period(conn: Conn, f: Filters) -> dict[str, list[tuple[str, int]]]:
-    """Distinct active learners per day, ISO week and month, from one pass over the events.
+    """Distinct active learners per day, ISO week and month.
 
     Counted in SQL, on the connection's thread: a million events make a hundred thousand
     (day, learner) pairs, and counting those in Python would stall the event loop, and with
-    it every learner's reply.
+    it every learner's reply. They are read from the roll-ups of migration 0012, kept by
+    triggers as messages arrive: `daily_active` (a row per day a learner wrote), and
+    `weekly_active` and `monthly_active` (a row per week and month), each read in order. With
+    dates, weeks and months are counted from the days in the range; with dates that are not
+    whole days (never from the dashboard or the command line), from the messages themselves.
     """
-    where, params = f.where()
-    rows = await _rows(
-        conn,
-        "WITH d AS MATERIALIZED (SELECT DISTINCT substr(e.at, 1, 10) AS day, e.actor FROM events e "
-        f"WHERE e.type = 'message_in' AND {where}) "
-        "SELECT 'day', day, COUNT(*) FROM d GROUP BY 2 "
-        f"UNION ALL SELECT 'week', {_ISO_WEEK}, COUNT(DISTINCT actor) FROM d GROUP BY 2 "
-        "UNION ALL SELECT 'month', substr(day, 1, 7), COUNT(DISTINCT actor) FROM d GROUP BY 2",
-        params,
-    )
+    rolled = f.where_days()
+    if rolled is None:
+        where, params = f.where()
+        rows = await _rows(
+            conn,
+            "WITH d AS MATERIALIZED (SELECT DISTINCT substr(e.at, 1, 10) AS day, e.actor FROM events e "
+            f"WHERE e.type = 'message_in' AND {where}) "
+            "SELECT 'day', day, COUNT(*) FROM d GROUP BY 2 "
+            f"UNION ALL SELECT 'week', {_ISO_WEEK}, COUNT(DISTINCT actor) FROM d GROUP BY 2 "
+            "UNION ALL SELECT 'month', substr(day, 1, 7), COUNT(DISTINCT actor) FROM d GROUP BY 2",
+            params,
+        )
+    elif f.since is None and f.until is None:
+        where, params = rolled
+        rows = await _rows(
+            conn,
+            f"SELECT 'day', a.day, COUNT(DISTINCT a.actor) FROM daily_active a WHERE {where} GROUP BY 2 "
+            "UNION ALL SELECT 'week', a.week, COUNT(DISTINCT a.actor) FROM weekly_active a "
+            f"WHERE {where} GROUP BY 2 "
+            "UNION ALL SELECT 'month', a.month, COUNT(DISTINCT a.actor) FROM monthly_active a "
+            f"WHERE {where} GROUP BY 2",
+            params * 3,
+        )
+    else:
+        where, params = rolled
+        # A week is worked out once per day (p), not once per row.
+        rows = await _rows(
+            conn,
+            f"WITH p AS MATERIALIZED (SELECT day, {_ISO_WEEK} AS week "
+            f"FROM (SELECT DISTINCT a.day FROM daily_active a WHERE {where})) "
+            f"SELECT 'day', a.day, COUNT(DISTINCT a.actor) FROM daily_active a WHERE {where} GROUP BY 2 "
+            "UNION ALL SELECT 'week', p.week, COUNT(DISTINCT a.actor) FROM daily_active a "
+            f"JOIN p ON p.day = a.day WHERE {where} GROUP BY 2 "
+            "UNION ALL SELECT 'month', substr(a.day, 1, 7), COUNT(DISTINCT a.actor) FROM daily_active a "
+            f"WHERE {where} GROUP BY 2",
+            params * 4,
+        )
     out: dict[str, list[tuple[str, int]]] = {"day": [], "week": [], "month": []}
     for period, key, n in rows:
         out[period].append((key, n))
@@ -153,16 +235,17 @@ async def funnel(conn: Conn, f: Filters) -> list[dict[str, Any]]:
 async def quiz_scores(conn: Conn, f: Filters) -> list[dict[str, Any]]:
     """Per quiz: attempts, mean score in percent, and how many scored in each 20-point band."""
     where, params = f.where()
-    # Summed in SQL, one row per quiz, for the same reason as active_by_period.
+    # Summed in SQL, one row per quiz, for the same reason as active_by_period. The scores are
+    # the JSON's, as columns (migration 0012) in an index of completions that holds every
+    # column a filter reads: the events themselves are not read.
     lows = range(0, 100, 20)
     rows = await _rows(
         conn,
         "SELECT dialog_id, COUNT(*), SUM(pct), "
         + ", ".join(f"SUM(MIN(CAST(pct / 20 AS INTEGER) * 20, 80) = {lo})" for lo in lows)
-        + " FROM (SELECT e.dialog_id, "
-        "100.0 * json_extract(e.data, '$.score') / json_extract(e.data, '$.max_score') AS pct "
-        "FROM events e WHERE e.type = 'module_completed' AND json_extract(e.data, '$.passed') IS NOT NULL "
-        f"AND json_extract(e.data, '$.max_score') > 0 AND {where}) GROUP BY dialog_id ORDER BY dialog_id",
+        + " FROM (SELECT e.dialog_id, 100.0 * e.score / e.max_score AS pct "
+        "FROM events e INDEXED BY events_module_completed WHERE e.type = 'module_completed' "
+        f"AND e.passed IS NOT NULL AND e.max_score > 0 AND {where}) GROUP BY dialog_id ORDER BY dialog_id",
         params,
     )
     return [
@@ -180,10 +263,12 @@ async def hardest_questions(conn: Conn, f: Filters, limit: int = 10) -> list[dic
     """First answers only (not retries): the questions with the lowest correct rate first, those
     fewer than 5 learners answered last."""
     where, params = f.where()
+    # `correct` and `retry` are the JSON's, as columns in an index of answers (migration 0012),
+    # read in order of question.
     rows = await _rows(
         conn,
-        "SELECT e.dialog_id, e.step_id, COUNT(*), SUM(json_extract(e.data, '$.correct')) FROM events e "
-        "WHERE e.type = 'quiz_answer' AND NOT COALESCE(json_extract(e.data, '$.retry'), 0) "
+        "SELECT e.dialog_id, e.step_id, COUNT(*), SUM(e.correct) FROM events e "
+        "INDEXED BY events_quiz_answer WHERE e.type = 'quiz_answer' AND NOT COALESCE(e.retry, 0) "
         f"AND {where} GROUP BY e.dialog_id, e.step_id",
         params,
     )
@@ -216,7 +301,7 @@ async def badges(conn: Conn, f: Filters) -> dict[str, int]:
     where, params = f.where()
     rows = await _rows(
         conn,
-        "SELECT json_extract(e.data, '$.badge'), COUNT(DISTINCT e.actor) FROM events e "
+        "SELECT e.badge, COUNT(DISTINCT e.actor) FROM events e INDEXED BY events_badge "
         f"WHERE e.type = 'badge' AND {where} GROUP BY 1 ORDER BY 1",
         params,
     )
@@ -262,21 +347,34 @@ async def sessions(conn: Conn, f: Filters) -> dict[str, Any]:
 
 
 async def retention(conn: Conn, f: Filters) -> dict[str, Any]:
-    """Of learners who signed up in the range: the share active again in days 7–13 and 28–34."""
+    """Of learners who signed up in the range: the share active again in days 7–13 and 28–34
+    (from 7 days after the moment they signed up to, not including, 14 days after it; and from
+    28 to 35)."""
     where, params = f.where()
 
+    # A learner's days come from the `daily_active` roll-up (migration 0012), looked up by learner
+    # and day: "7 days after" signing up is the day 7 days on, at the same time of day ("+00:00"
+    # kept: UTC has no summer time), so the days strictly between the two ends count whole, and
+    # on the two end days the last (and the first) message of the day says whether one fell
+    # inside. The days' dates are worked out once per day of signing up (k), not per learner.
     def back(first: int, last: int) -> str:
+        lo, hi, time = f"k.d{first}", f"k.d{last}", "substr(c.created, 11)"
         return (
-            "SUM(EXISTS (SELECT 1 FROM events x WHERE x.actor = c.actor AND x.type = 'message_in' "
-            f"AND julianday(x.at) - julianday(c.created) >= {first} "
-            f"AND julianday(x.at) - julianday(c.created) < {last}))"
+            "SUM(EXISTS (SELECT 1 FROM daily_active a WHERE a.actor = c.actor "
+            f"AND a.day >= {lo} AND a.day <= {hi} "
+            f"AND (a.day > {lo} OR a.last_at >= {lo} || {time}) "
+            f"AND (a.day < {hi} OR a.first_at < {hi} || {time})))"
         )
 
+    offsets = (7, 14, 28, 35)
     rows = await _rows(
         conn,
-        "WITH c AS (SELECT e.actor, MIN(e.at) AS created FROM events e "
-        f"WHERE e.type = 'user_created' AND {where} GROUP BY e.actor) "
-        f"SELECT COUNT(*), {back(7, 14)}, {back(28, 35)} FROM c",
+        "WITH c AS MATERIALIZED (SELECT e.actor, MIN(e.at) AS created FROM events e "
+        f"WHERE e.type = 'user_created' AND {where} GROUP BY e.actor), "
+        "k AS MATERIALIZED (SELECT d, "
+        + ", ".join(f"date(d, '+{n} days') AS d{n}" for n in offsets)
+        + " FROM (SELECT DISTINCT substr(created, 1, 10) AS d FROM c)) "
+        f"SELECT COUNT(*), {back(7, 14)}, {back(28, 35)} FROM c JOIN k ON k.d = substr(c.created, 1, 10)",
         params,
     )
     cohort, week_1, week_4 = rows[0][0], rows[0][1] or 0, rows[0][2] or 0
