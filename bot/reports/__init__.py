@@ -82,7 +82,7 @@ def register(router: Router) -> None:
         if draft is not None and draft.conversation:
             ranges.append(draft.conversation)
         turn.event("reporter_forgotten")
-        turn.data.pop("report", None)
+        reporter.drop_draft(turn)
         reporter.erase(turn, ranges)
         await turn.home(turn._("Done."))
 

@@ -115,6 +115,13 @@ class EarlyWarning:
     def country(self, code: str) -> Country | None:
         return next((c for c in self.countries if c.code == code), None)
 
+    def nearest(self, lat: float, lon: float) -> tuple[Country, Area]:
+        """The level-1 area, in any country, whose centre is nearest to a shared location."""
+        return min(
+            ((c, c.nearest(lat, lon)) for c in self.countries),
+            key=lambda pair: _distance((lat, lon), pair[1].centroid),
+        )
+
     def is_peace(self, type_id: str) -> bool:
         found = self.type(type_id)
         return bool(found and found.peace)

@@ -69,8 +69,9 @@ def _alerts(
 async def alert_draft(turn: Turn, draft: Draft, why: str, ref: str | None) -> None:
     """Alert the on-duty members for the draft's area (or everyone on duty if it has none yet)."""
     ew = turn.service(EarlyWarning)
-    contacts = await model.on_duty(turn.conn, draft.country or "", draft.area1 or "")
-    if not draft.area1:
+    if draft.area1:
+        contacts = await model.on_duty(turn.conn, draft.country or "", draft.area1)
+    else:
         contacts = await model.on_duty_everywhere(turn.conn)
     where = draft.area1 or "?"
     turn.out.extend(_alerts(turn.catalogs, contacts, ew, draft.type or "other", where, why, ref))

@@ -371,11 +371,7 @@ async def _located(turn: Turn, draft: Draft) -> bool:
     location = turn.inbound.location if turn.inbound is not None else None
     if location is None:
         return False
-    nearest = min(
-        ((c, c.nearest(*location)) for c in ew(turn).countries),
-        key=lambda pair: _km(location, pair[1].centroid),
-    )
-    country, area = nearest
+    country, area = ew(turn).nearest(*location)
     draft.country, draft.area1, draft.area2 = country.code, area.name, None
     keep(turn, draft)
     turn.event("report_location_reduced")
@@ -384,10 +380,6 @@ async def _located(turn: Turn, draft: Draft) -> bool:
     )
     ask_area2(turn, draft, note=note)
     return True
-
-
-def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    return abs(a[0] - b[0]) + abs(a[1] - b[1])
 
 
 def _typed_area(text: str | None, names: list[str]) -> str | None:
@@ -603,8 +595,7 @@ STEPS = {
 async def file(turn: Turn, draft: Draft) -> None:
     reporter_id, _code = await model.reporter_code(turn.conn, turn.user.id, turn.now)
     report = await model.file_report(turn.conn, draft, reporter_id, turn.user.channel, turn.lang, turn.now)
-    turn.data.pop("report", None)
-    turn.data.pop("report_page", None)
+    drop_draft(turn)
     turn.event("report_filed", type=report.type, danger=report.danger)
     if report.danger and not draft.alerted:
         await alert_committee(turn, draft, N_("someone may be in danger now"), report.ref)
@@ -626,13 +617,16 @@ async def alert_committee(turn: Turn, draft: Draft, why: str, ref: str | None = 
 
 async def quick_exit(turn: Turn, draft: Draft | None) -> None:
     """Drop the draft and erase this conversation from the chat, then a neutral word."""
-    turn.data.pop("report", None)
-    turn.data.pop("report_page", None)
-    turn.data.pop("report_editing", None)
+    drop_draft(turn)
     ranges = [draft.conversation] if draft is not None and draft.conversation else []
     erase(turn, ranges)
     turn.event("report_exit")
     await turn.home(turn._("Done."))
+
+
+def drop_draft(turn: Turn) -> None:
+    for key in ("report", "report_page", "report_editing"):
+        turn.data.pop(key, None)
 
 
 def erase(turn: Turn, ranges: list[dict[str, str]]) -> None:

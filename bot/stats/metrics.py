@@ -40,6 +40,12 @@ class Filters:
         if self.until is not None:
             parts.append(f"{alias}.at < ?")
             params.append(iso(self.until))
+        return self._who(alias, parts, params)
+
+    def _who(self, alias: str, parts: list[str], params: list[Any]) -> tuple[str, list[Any]]:
+        """The conditions on who (language, channel, club and district's people) that the events
+        and the `daily_active` roll-up share, after `parts`. An empty filter is no filter, so ''
+        (no language yet) is never asked for."""
         if self.language:
             parts.append(f"{alias}.language = ?")
             params.append(self.language)
@@ -85,18 +91,7 @@ class Filters:
         if until is not None:
             parts.append(f"{alias}.day < ?")
             params.append(until)
-        # As in where(): an empty filter is no filter, so '' (no language yet) is never asked for.
-        if self.language:
-            parts.append(f"{alias}.language = ?")
-            params.append(self.language)
-        if self.channel:
-            parts.append(f"{alias}.channel = ?")
-            params.append(self.channel)
-        people, people_params = self.people()
-        if people:
-            parts.append(f"{alias}.actor IN ({people})")
-            params += people_params
-        return (" AND ".join(parts) or "1 = 1"), params
+        return self._who(alias, parts, params)
 
     def people(self) -> tuple[str, list[Any]]:
         """A sub-query of the pseudonyms these filters keep, or "" when they keep everyone."""
