@@ -1,13 +1,17 @@
-"""`Engine.handle(inbound)`: one user message in, one transaction, replies in the outbox."""
+"""`Engine.handle(inbound)`: one user message in, all of its writes or none, replies in the outbox."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+
+import aiosqlite
 
 from bot.content.loader import Content
 from bot.core.intents import match_choice
@@ -46,11 +50,60 @@ class KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+@dataclass
+class ReadsAhead:
+    """Which reads the turns on each screen make before they write anything, learned as turns run.
+
+    The reads that most turns on a screen make are made at the open of the next turn on that
+    screen, in the same thread hop (`repo.open_turn`); a handler's own read is then answered from
+    memory (`repo.TurnConn`). Only the hop is saved: a read made ahead that nobody asks for costs
+    a few microseconds of SQLite, and a read not made ahead is made by the handler as before.
+    """
+
+    most_screens: int = 512  # screens come from the content and the code: a bound never reached
+    most_reads: int = 8  # per screen
+    _turns: Counter[str | None] = field(default_factory=Counter)
+    _uses: dict[str | None, Counter[repo.Read]] = field(default_factory=dict)
+    # Read in the database thread while a turn opens: replaced, never changed in place.
+    plan: Mapping[str | None, tuple[repo.Read, ...]] = field(default_factory=dict)
+
+    def saw(self, screen: str | None, reads: set[repo.Read]) -> None:
+        """A turn that opened on `screen` made `reads` before writing anything."""
+        uses = self._uses.get(screen)
+        if uses is None:
+            if len(self._uses) >= self.most_screens:
+                return
+            uses = self._uses[screen] = Counter()
+        self._turns[screen] += 1
+        uses.update(reads)
+        turns = self._turns[screen]
+        if turns in (2, 4, 8) or turns % 16 == 0:
+            # Made ahead: what half of the turns on this screen read.
+            common = tuple(read for read, n in uses.most_common(self.most_reads) if 2 * n >= turns)
+            if common != self.plan.get(screen, ()):
+                self.plan = {**self.plan, screen: common}
+        if turns >= 256:  # the recent past counts most: a screen whose handler changed is relearned
+            self._turns[screen] = turns // 2
+            self._uses[screen] = Counter({read: n // 2 for read, n in uses.items() if n > 1})
+
+
+@dataclass
+class Batch:
+    """Turns that share one write transaction, each in a savepoint of its own: one COMMIT, and
+    so one wait for the disk, for all of them."""
+
+    conn: aiosqlite.Connection
+    lock: contextlib.AsyncExitStack  # holds the database's write lock until the batch ends
+    committed: asyncio.Future[None]
+    turns: int = 0
+
+
 class Engine:
     """Channel-agnostic: adapters hand it `Inbound`; it writes `Outbound` rows.
 
     Updates of one user run in order under a per-user lock; different users run
-    concurrently up to SQLite's single write transaction.
+    concurrently up to SQLite's single writer: their turns take it one at a time, each in a
+    savepoint of its own, and the turns that queue meanwhile share one COMMIT (`Batch`).
     """
 
     def __init__(
@@ -74,6 +127,13 @@ class Engine:
         self.max_inbound_chars = max_inbound_chars
         self._on_outbox = on_outbox or (lambda channel: None)
         self._locks = KeyedLocks()
+        self.reads_ahead = ReadsAhead()
+        # Turns run one at a time; those that queue while one runs join its transaction.
+        self.batch_most = 16  # turns in one transaction, at most
+        self._turn = asyncio.Lock()
+        self._queued = 0
+        self._batch: Batch | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._register_core()
 
     def set_outbox_listener(self, listener: Callable[[str], None]) -> None:
@@ -108,10 +168,54 @@ class Engine:
         return replies
 
     async def _handle_in_transaction(self, inbound: Inbound, inbox_id: int | None) -> list[Outbound] | None:
+        """The turn in a savepoint of its own, in the write transaction; returns once committed.
+
+        Under load, turns queue here. A turn that finds others queued behind it leaves the
+        transaction open for them, and the last one commits: one COMMIT, and one wait for the
+        disk, carries several turns. A turn that fails takes back its own writes only. Nothing
+        of a turn is returned (or sent) before its transaction is committed; if the COMMIT
+        fails, every turn in it raises, and their inbox rows stay to be handled again.
+        """
+        self._queued += 1
+        try:
+            await self._turn.acquire()
+        except BaseException:
+            self._queued -= 1
+            self._end_batch_left_open()
+            raise
+        self._queued -= 1
+        try:
+            batch, replies = await self._turn_in_batch(inbound, inbox_id)
+        finally:
+            self._turn.release()
+            self._end_batch_left_open()
+        await asyncio.shield(batch.committed)  # shared: one turn's cancellation must not cancel it
+        return replies
+
+    def _end_batch_left_open(self) -> None:
+        """A turn left the COMMIT to a turn queued behind it, which was then cancelled before its
+        turn came: with nobody queued and nobody running, commit the batch in the background."""
+        if self._batch is not None and not self._queued and not self._turn.locked():
+            task = asyncio.get_running_loop().create_task(self._end_idle_batch())
+            self._background.add(task)  # held, or the loop may collect it mid-way
+            task.add_done_callback(self._background.discard)
+
+    async def _turn_in_batch(
+        self, inbound: Inbound, inbox_id: int | None
+    ) -> tuple[Batch, list[Outbound] | None]:
+        batch = self._batch
+        if batch is None:
+            lock = contextlib.AsyncExitStack()
+            conn = await lock.enter_async_context(self.db.exclusive())
+            batch = self._batch = Batch(conn, lock, asyncio.get_running_loop().create_future())
+        begin = batch.turns == 0
+        batch.turns += 1
+        conn = batch.conn
         now = inbound.received_at
-        async with self.db.exclusive() as conn:
+        try:
             # Two thread hops carry the fixed part of every message: open (BEGIN, dedup,
-            # sender, state) and close (state, events, replies, COMMIT).
+            # sender, state, the reads its screen's handlers usually make) and close (state,
+            # events, replies, COMMIT).
             opened = await repo.in_thread(
                 conn,
                 repo.open_turn,
@@ -122,49 +226,119 @@ class Engine:
                 negotiate(inbound.language_code),
                 now,
                 inbox_id,
+                self.reads_ahead.plan,
+                begin,
             )
-            if opened is None:
-                return None
-            user, created, state = opened
+        except BaseException as exc:
+            await self._after_failed_turn(batch, exc)  # open_turn took its writes back
+            raise
+        if opened is None:  # a retry: only its inbox row goes
+            if self._ends(batch):
+                await self._commit(batch)
+            return batch, None
+        user, created, state, ahead = opened
+        screen = repo.screen_of(state)
+        turn_conn = repo.TurnConn(conn, user, ahead)
+        try:
+            turn = Turn(
+                turn_conn,  # type: ignore[arg-type]  # an aiosqlite connection to its handlers
+                user,
+                state,
+                self.content,
+                self.catalogs,
+                now,
+                self.timezone,
+                self.services,
+                inbound=inbound,
+                menu_entries=tuple(self.router.menu_entries),
+            )
+            turn._reprompt = lambda note: self._reprompt(turn, note)
+            turn._home = lambda intro: self._home(turn, intro)
+            if created:
+                turn.event("user_created", hint=user.language_hint)
+            turn.event("message_in", kind="tap" if inbound.payload else "text")
+            await self._dispatch(turn, inbound)
+            if turn.data.pop("bulk_queued", False):
+                self._on_outbox("*")  # invitations or an announcement for every channel
+            if not turn.out:  # never leave a learner in silence
+                await self._reprompt(turn, turn._("Sorry, I did not understand that."))
+        except BaseException as exc:
             try:
-                turn = Turn(
-                    conn,
-                    user,
-                    state,
-                    self.content,
-                    self.catalogs,
-                    now,
-                    self.timezone,
-                    self.services,
-                    inbound=inbound,
-                    menu_entries=tuple(self.router.menu_entries),
-                )
-                turn._reprompt = lambda note: self._reprompt(turn, note)
-                turn._home = lambda intro: self._home(turn, intro)
-                if created:
-                    turn.event("user_created", hint=user.language_hint)
-                turn.event("message_in", kind="tap" if inbound.payload else "text")
-                await self._dispatch(turn, inbound)
-                if turn.data.pop("bulk_queued", False):
-                    self._on_outbox("*")  # invitations or an announcement for every channel
-                if not turn.out:  # never leave a learner in silence
-                    await self._reprompt(turn, turn._("Sorry, I did not understand that."))
-                # Learners who declined (or await a guardian) leave no analytics trail.
-                keep_events = not turn.erased and turn.user.consent not in ("declined", "guardian_pending")
-                await repo.in_thread(
-                    conn,
-                    repo.close_turn,
-                    turn.user,
-                    None if turn.erased else turn.state,
-                    turn.events if keep_events else [],
-                    turn.out,
-                    now,
-                    inbox_id,
-                )
+                await repo.in_thread(conn, repo.undo_turn)
             except BaseException:
-                await repo.in_thread(conn, repo.rollback)
-                raise
-            return turn.out
+                await repo.in_thread(conn, repo.rollback)  # all of it, rather than keep half a turn
+            await self._after_failed_turn(batch, exc)
+            raise
+        # Learners who declined (or await a guardian) leave no analytics trail.
+        keep_events = not turn.erased and turn.user.consent not in ("declined", "guardian_pending")
+        commit = self._ends(batch)
+        try:
+            await repo.in_thread(
+                conn,
+                repo.close_turn,
+                turn.user,
+                None if turn.erased else turn.state,
+                turn.events if keep_events else [],
+                turn.out,
+                now,
+                inbox_id,
+                commit,
+            )
+        except BaseException as exc:
+            await self._after_failed_turn(batch, exc)  # close_turn took its writes back
+            raise
+        if commit:
+            await self._end_batch(batch, None)
+        self.reads_ahead.saw(screen, turn_conn.reads)
+        return batch, turn.out
+
+    def _ends(self, batch: Batch) -> bool:
+        """Whether this turn is the batch's last: nobody is queued behind it, or it is full."""
+        return not self._queued or batch.turns >= self.batch_most
+
+    async def _commit(self, batch: Batch) -> None:
+        try:
+            await repo.in_thread(batch.conn, repo.end_transaction, True)
+        except BaseException as exc:
+            await self._end_batch(batch, exc)
+            raise
+        await self._end_batch(batch, None)
+
+    async def _after_failed_turn(self, batch: Batch, error: BaseException) -> None:
+        """A turn failed and took its writes back. The turns before it in the transaction are
+        committed as if it had not been, unless SQLite rolled the whole transaction back."""
+        if not batch.conn.in_transaction:
+            # Nothing is left to commit: the earlier turns (if any) fail with this error.
+            lost = (
+                error
+                if isinstance(error, Exception)
+                else sqlite3.OperationalError("the transaction was lost")
+            )
+            await self._end_batch(batch, lost)
+        elif self._ends(batch):
+            with contextlib.suppress(Exception):  # this turn's own error is the one to raise
+                await self._commit(batch)
+
+    async def _end_batch(self, batch: Batch, error: BaseException | None) -> None:
+        """Give the write lock back, and tell the batch's turns how their transaction ended."""
+        if self._batch is batch:
+            self._batch = None
+        await batch.lock.aclose()
+        if batch.committed.done():
+            return
+        if error is None:
+            batch.committed.set_result(None)
+        else:
+            batch.committed.set_exception(error)
+            batch.committed.exception()  # retrieved: a turn that failed alone leaves nobody to wait
+
+    async def _end_idle_batch(self) -> None:
+        """Commit a batch left open (see `_end_batch_left_open`), unless a turn has come for it."""
+        async with self._turn:
+            batch = self._batch
+            if batch is not None and not self._queued:
+                with contextlib.suppress(Exception):  # its turns see the error
+                    await self._commit(batch)
 
     async def _apologise(self, inbound: Inbound, inbox_id: int | None) -> list[Outbound]:
         """Something broke: roll back, and still tell the user in their language."""

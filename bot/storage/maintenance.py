@@ -2,8 +2,9 @@
 
 The writer runs with `wal_autocheckpoint=0`, so no learner's COMMIT pays for a checkpoint.
 Instead `Maintenance` copies the WAL back into the database file from a connection of its own,
-when the writer has been quiet for a moment, or sooner once the WAL has grown (so it cannot
-grow without end under steady load); when the bot is idle it also empties the -wal file.
+when the writer has been quiet for a moment, or sooner once the WAL has grown; past a bound it
+checkpoints between two write transactions, so the WAL starts over and cannot grow without end
+under steady load. When the bot is idle it also empties the -wal file.
 
 About daily (and at start) it prunes finished outbox rows and seen inbound ids older than
 OUTBOX_KEEP_DAYS, a few thousand rows per transaction, so a message waits at most one batch.
@@ -43,6 +44,7 @@ class Maintenance:
         *,
         idle_s: float = 1.0,
         wal_pages: int = 1000,
+        wal_limit_pages: int | None = None,
         tick_s: float = 0.25,
         batch: int = 2000,
         prune_every: timedelta = timedelta(days=1),
@@ -52,6 +54,8 @@ class Maintenance:
         self.clock = clock
         self.idle_s = idle_s
         self.wal_pages = wal_pages  # like SQLite's own autocheckpoint threshold
+        # Past this, PASSIVE checkpoints are not catching up with the writer: see `checkpoint_if_due`.
+        self.wal_limit_pages = wal_limit_pages or 8 * wal_pages
         self.tick_s = tick_s
         self.batch = batch
         self.prune_every = prune_every
@@ -88,6 +92,16 @@ class Maintenance:
         grown = now - self._passive_at >= self.idle_s and self._wal_pages() >= self.wal_pages
         if written > self._checkpointed and (quiet or grown):
             self._passive_at = now
+            if self._wal_pages() >= self.wal_limit_pages:
+                # PASSIVE checkpoints copy what was committed when they began, but the writer
+                # never stops, so the WAL is never wholly copied and SQLite never starts it over:
+                # it grows without end. Between two write transactions it can be; most of it is
+                # copied already, so the writer waits only for the tail.
+                async with self.db.exclusive():
+                    busy, frames, done = await self.db.checkpoint("PASSIVE")
+                if not busy and done >= frames:
+                    self._checkpointed, self._truncated = written, False
+                return "PASSIVE"
             busy, frames, done = await self.db.checkpoint("PASSIVE")
             if not busy and done >= frames:  # a reader on an old snapshot leaves some for next time
                 self._checkpointed, self._truncated = written, False

@@ -7,11 +7,12 @@ as parameters; no SQL is ever built from user input.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -244,6 +245,95 @@ def enqueue(conn: Raw, messages: list[Outbound], at: datetime) -> None:
     )
 
 
+# -- reads made ahead, at a turn's open -----------------------------------------
+
+# A read that a turn's handlers make: its SQL, and which of the sender's fields each of its
+# parameters is ("id", "pseudonym", "channel" or "address").
+Read = tuple[str, tuple[str, ...]]
+ReadAhead = dict[tuple[str, tuple[Any, ...]], list[Any]]  # (sql, parameters) -> rows
+SENDER_FIELDS = ("id", "pseudonym", "channel", "address")
+# Reads whose answer may differ from one moment to the next are never made ahead.
+VOLATILE = ("random(", "'now'", "current_", "changes(", "last_insert_rowid(")
+
+
+def screen_of(state: DialogState) -> str | None:
+    screen = (state.data or {}).get("screen")
+    return screen if isinstance(screen, str) else None
+
+
+@functools.lru_cache(maxsize=1024)  # SQL is written in the code: a few dozen texts
+def _steady_select(sql: str) -> bool:
+    """A SELECT with no part whose answer may change from one moment to the next."""
+    return sql.lstrip()[:6].upper() == "SELECT" and not any(v in sql.lower() for v in VOLATILE)
+
+
+def as_read(sql: str, parameters: tuple[Any, ...], user: User) -> Read | None:
+    """The read as one that can be made ahead for any sender, or None: a SELECT whose every
+    parameter is one of the sender's own fields."""
+    if not _steady_select(sql):
+        return None
+    fields = []
+    for value in parameters:
+        field = next(
+            (f for f in SENDER_FIELDS if type(value) is type(getattr(user, f)) and value == getattr(user, f)),
+            None,
+        )
+        if field is None:
+            return None
+        fields.append(field)
+    return sql, tuple(fields)
+
+
+def read_ahead(conn: Raw, user: User, reads: Iterable[Read]) -> ReadAhead:
+    """Make the reads for this sender, in the turn's transaction (and its thread hop)."""
+    found: ReadAhead = {}
+    for sql, fields in reads:
+        parameters = tuple(getattr(user, f) for f in fields)
+        try:
+            found[(sql, parameters)] = conn.execute(sql, parameters).fetchall()
+        except sqlite3.Error:
+            continue  # only ever a guess: the handler makes the read itself, and meets the error there
+    return found
+
+
+class TurnConn:
+    """The writer connection as a turn's handlers see it.
+
+    A read that the engine made at the turn's open (`read_ahead`) is answered from memory, with
+    no thread hop, as long as nothing has been written since: SQLite counts every row changed on
+    the connection (`total_changes`), and the turn holds the only writer. The answer is the one
+    the handler's own read would get inside the same transaction. Everything else goes to the
+    connection itself. It also notes the reads a handler makes before any write that could be
+    made ahead (`reads`), for the engine to learn which reads turns on each screen make.
+    """
+
+    def __init__(self, conn: Conn, user: User, ahead: ReadAhead):
+        self._inner = conn
+        self._user = user
+        self._ahead = ahead
+        self._changes = conn.total_changes
+        self.reads: set[Read] = set()
+        self.hits = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | None = None) -> Iterable[Any]:
+        if isinstance(parameters, Mapping):  # named parameters: never made ahead
+            return await self._inner.execute_fetchall(sql, parameters)
+        params = tuple(parameters or ())
+        # Only a read keyed by the sender, before anything is written in this turn, can have
+        # been made ahead, and can teach which reads to make ahead.
+        read = as_read(sql, params, self._user) if self._inner.total_changes == self._changes else None
+        if read is not None:
+            self.reads.add(read)
+            rows = self._ahead.get((sql, params))
+            if rows is not None:
+                self.hits += 1
+                return list(rows)  # a copy: the caller may change its list
+        return await self._inner.execute_fetchall(sql, params)
+
+
 def open_turn(
     conn: Raw,
     channel: str,
@@ -253,15 +343,25 @@ def open_turn(
     hint: str,
     at: datetime,
     inbox_id: int | None = None,
-) -> tuple[User, bool, DialogState] | None:
-    """BEGIN, drop a retry, find the sender, read their state. None for a retry (whose
-    inbox row, if any, is dropped)."""
-    conn.execute("BEGIN IMMEDIATE")
+    reads: Mapping[str | None, tuple[Read, ...]] | None = None,
+    begin: bool = True,
+) -> tuple[User, bool, DialogState, ReadAhead] | None:
+    """BEGIN (unless the turn joins a transaction already begun), open the turn's savepoint,
+    drop a retry, find the sender, read their state, and make the `reads` that turns on the
+    sender's screen usually make (see `TurnConn`).
+
+    None for a retry: its inbox row, if any, is dropped, and the transaction stays open (see
+    `end_transaction`). On an error, the turn's writes are undone (and the transaction too, if
+    this turn began it) before it is raised.
+    """
+    if begin:
+        conn.execute("BEGIN IMMEDIATE")
     try:
+        conn.execute("SAVEPOINT turn")
         if external_id is not None and not mark_inbound_seen(conn, channel, external_id, at):
             if inbox_id is not None:
                 conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
-            conn.execute("COMMIT")
+            conn.execute("RELEASE turn")
             return None
         user, created = touch_user(conn, channel, address, name, hint, at)
         state = get_state(conn, user.id)
@@ -270,9 +370,13 @@ def open_turn(
             "SELECT payload FROM outbox WHERE user_id = ? ORDER BY id DESC LIMIT 1", (user.id,)
         ).fetchone()
         state.last_sent = last[0] if last else None
-        return user, created, state
+        ahead = read_ahead(conn, user, reads.get(screen_of(state), ()) if reads else ())
+        return user, created, state, ahead
     except BaseException:
-        conn.execute("ROLLBACK")
+        if begin:
+            rollback(conn)
+        else:
+            undo_turn(conn)
         raise
 
 
@@ -284,9 +388,15 @@ def close_turn(
     messages: list[Outbound],
     at: datetime,
     inbox_id: int | None = None,
+    commit: bool = True,
 ) -> None:
-    """Write the state, the events and the replies, drop the handled inbox row, and
-    COMMIT: all of it or nothing."""
+    """Write the state, the events and the replies, drop the handled inbox row, release the
+    turn's savepoint, and COMMIT (unless later turns will): all of the turn or nothing.
+
+    If the turn's writes fail, they are undone and the error raised; the transaction stays
+    open for the turns before it (see `undo_turn`). If the COMMIT fails, everything is rolled
+    back, and the error raised.
+    """
     try:
         if state is not None:
             save_state(conn, user.id, state, at)
@@ -294,9 +404,40 @@ def close_turn(
         enqueue(conn, messages, at)
         if inbox_id is not None:
             conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
+        conn.execute("RELEASE turn")
+    except BaseException:
+        undo_turn(conn)
+        raise
+    if commit:
+        end_transaction(conn, commit=True)
+
+
+def undo_turn(conn: Raw) -> bool:
+    """Undo the writes of the turn in progress (back to its savepoint). Returns whether the
+    transaction is still open: SQLite rolls all of it back after some errors (a full disk, an
+    I/O error), and then the turns before this one are lost too."""
+    if not conn.in_transaction:
+        return False
+    try:
+        conn.execute("ROLLBACK TO turn")
+        conn.execute("RELEASE turn")
+    except sqlite3.Error:  # this turn alone cannot be taken back (no savepoint): take back all
+        conn.execute("ROLLBACK")
+    return conn.in_transaction
+
+
+def end_transaction(conn: Raw, commit: bool) -> None:
+    """COMMIT the transaction of the turns so far (or roll it back); a failed COMMIT rolls
+    back, and raises."""
+    if not conn.in_transaction:
+        return
+    if not commit:
+        conn.execute("ROLLBACK")
+        return
+    try:
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
 
 
