@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     i18n = sub.add_parser("i18n", help="translation catalogs")
     isub = i18n.add_subparsers(dest="i18n_command", metavar="ACTION", required=True)
     isub.add_parser("update", help="extract strings from code and dialogs and merge them into locales/")
+    isub.add_parser("review-status", help="per language, the entries still marked for native review")
 
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -82,6 +83,17 @@ def _content_stats(settings: Settings, as_json: bool) -> int:
             print(f"{lang:15} {t['translated']}/{t['total']} ({t['percent']}%)")
     if errors:
         print(f"warning: {len(errors)} content error(s); run `python -m bot content check`", file=sys.stderr)
+    return 0
+
+
+def _review_status(settings: Settings) -> int:
+    from bot.i18n import REVIEW_MARK, review_status
+
+    found = review_status(settings.locales_dir)
+    print(f"Entries still marked for native review (translator comment '# {REVIEW_MARK}'):")
+    for s in found:
+        print(f"{s.lang:6} {s.marked:5} of {s.entries}")
+    print(f"{'total':6} {sum(s.marked for s in found):5} of {sum(s.entries for s in found)}")
     return 0
 
 
@@ -161,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.content_command == "check":
                 return _content_check(settings)
             return _content_stats(settings, args.json)
+        if args.command == "i18n" and args.i18n_command == "review-status":
+            return _review_status(settings)
         if args.command == "i18n":
             from bot.config import PROJECT_ROOT
             from bot.i18n import update_catalogs

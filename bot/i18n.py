@@ -169,6 +169,37 @@ def format_date(value: datetime, lang: str, tz: str = "Africa/Kigali") -> str:
     return _babel_format_date(value.astimezone(ZoneInfo(tz)).date(), format="long", locale=lang)
 
 
+REVIEW_MARK = "review: native"
+
+
+@dataclass(frozen=True)
+class ReviewStatus:
+    """How many of one language's entries still wait for a native speaker's review."""
+
+    lang: str
+    marked: int
+    entries: int
+
+
+def review_status(locales_dir: Path, languages: Iterable[str] = LANGUAGES) -> list[ReviewStatus]:
+    """Per language, the entries whose translator comment says `review: native` (the lead writes it
+    for every translation a native speaker has not yet read), out of all entries of the catalog."""
+    found = []
+    for lang in languages:
+        path = locales_dir / lang / "LC_MESSAGES" / "messages.po"
+        marked = entries = 0
+        if path.is_file():
+            with path.open("rb") as fh:
+                catalog = read_po(fh, locale=None)
+            for m in catalog:
+                if not m.id:
+                    continue
+                entries += 1
+                marked += any(c.strip() == REVIEW_MARK for c in m.user_comments)
+        found.append(ReviewStatus(lang, marked, entries))
+    return found
+
+
 def _without_stamps(po: bytes) -> bytes:
     """A catalog without the header lines that change on every run."""
     return re.sub(rb'"(POT-Creation-Date|PO-Revision-Date|Generated-By): [^"]*"\n', b"", po)

@@ -42,6 +42,29 @@ async def app(settings: Settings) -> AsyncIterator[App]:
         await app.close()
 
 
+def best(app: App, dialog_id: str, step_id: str) -> str:
+    """The id of a step's right option (a question) or best-scored choice (an exercise step)."""
+    dialog = app.engine.content.get(dialog_id)
+    assert dialog is not None, dialog_id
+    step = dialog.step(step_id)
+    correct = getattr(step, "correct", None)
+    if correct is not None:
+        return correct
+    return max(step.choices, key=lambda c: c.score).id  # type: ignore[union-attr]
+
+
+def best_label(app: App, lang: str, dialog_id: str, step_id: str) -> str:
+    """The best answer's button label, in `lang`."""
+    dialog = app.engine.content.get(dialog_id)
+    assert dialog is not None, dialog_id
+    step = dialog.step(step_id)
+    best_id = best(app, dialog_id, step_id)
+    field = "options" if getattr(step, "correct", None) is not None else "choices"
+    items = step.options if field == "options" else step.choices  # type: ignore[union-attr]
+    source = next(i.label for i in items if i.id == best_id)
+    return app.engine.catalogs.gettext(lang, source, f"{dialog_id}/{step_id}/{field}.{best_id}.label")
+
+
 class Chat:
     """Talk to the engine as one user and read back what it queued for them."""
 
@@ -84,6 +107,24 @@ class Chat:
         await self.tap(language)
         await self.tap(age)
         return await self.tap(consent)
+
+    async def screen(self) -> tuple[str, str]:
+        """The (dialog, step) this user is on."""
+        rows = await self.app.db.conn.execute_fetchall(
+            "SELECT s.dialog_id, s.step_id FROM dialog_state s JOIN users u ON u.id = s.user_id "
+            "WHERE u.channel = ? AND u.address = ?",
+            (self.channel, self.address),
+        )
+        return rows[0][0], rows[0][1]
+
+    async def answer(self, right: bool = True) -> list[Outbound]:
+        """Tap the right (or a wrong) answer on screen, wherever the learner's shuffle put it: the
+        right option of a question, the best-scored choice of an exercise step."""
+        dialog_id, step_id = await self.screen()
+        best_id = best(self.app, dialog_id, step_id)
+        prompt = next(m for m in reversed(self.last) if m.choices)
+        choice = next(c for c in prompt.choices if (c.id.split(".", 1)[-1] == best_id) == right)
+        return await self.send(payload=choice.id)
 
     @property
     def texts(self) -> str:

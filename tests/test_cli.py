@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.content.loader import load_content
+from bot.i18n import Catalogs
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
@@ -38,12 +40,25 @@ def test_help_lists_the_subcommands(tmp_path: Path) -> None:
 
 
 def test_piped_console_is_scriptable(tmp_path: Path) -> None:
-    script = "hello\n2\n3\n1\n2\n1\n1\n2\n1\n"  # French → 18–24 → agree → Quiz → the quiz → 3 right
+    catalogs = Catalogs.load(Settings().locales_dir)
+    content, _ = load_content(Settings().dialogs_dir, catalogs)
+    quiz = content.get("interests_positions")
+    assert quiz is not None
+    # The right answers typed as their French words: the learner's shuffle decides their numbers.
+    answers = [
+        catalogs.gettext("fr", o.label, f"{quiz.id}/{q.id}/options.{o.id}.label")
+        for q in quiz.questions
+        for o in q.options
+        if o.id == q.correct
+    ]
+    # French → 18–24 → agree → Quizzes → the first quiz → every answer right
+    script = "".join(f"{line}\n" for line in ("hello", "2", "3", "1", "2", "1", *answers))
     proc = bot("console", "--user", "amina", tmp_path=tmp_path, stdin=script)
     assert proc.returncode == 0, proc.stderr
     assert "Choisis ta langue" in proc.stdout
-    assert "3 sur 3" in proc.stdout or "3/3" in proc.stdout, proc.stdout[-800:]
-    assert proc.stdout.count("you> ") == 9
+    total = len(quiz.questions)
+    assert f"{total} sur {total}" in proc.stdout, proc.stdout[-800:]
+    assert proc.stdout.count("you> ") == 6 + total
 
 
 def test_bad_cli_arguments_are_explained(tmp_path: Path) -> None:
@@ -90,7 +105,7 @@ def test_killed_mid_dialog_resumes_at_the_same_step(tmp_path: Path) -> None:
     proc.wait(timeout=10)
 
     # A new process, the same database: the learner is still at question 2.
-    out = bot("console", "--user", "keza", tmp_path=tmp_path, stdin="2\n").stdout
+    out = bot("console", "--user", "keza", tmp_path=tmp_path, stdin="Why Saturday?\n").stdout
     assert "Right!" in out and "Which is a good option for mutual gain?" in out
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'bot.db'}")
     import sqlite3

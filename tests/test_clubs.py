@@ -174,7 +174,7 @@ async def test_cancelling_tells_everyone_invited_and_drops_the_reminders(app: Ap
         told = await repo.in_thread(conn, clubs.cancel, session, clubs.Renderer(app.engine.catalogs), now)
     assert told == 2
     assert (await outbox_for(app, b.address))[-1]["text"].startswith("Annulé")
-    assert (await outbox_for(app, a.address))[-1]["text"].startswith("Byasubitswe")
+    assert (await outbox_for(app, a.address))[-1]["text"].startswith("Byahagaritswe")
     async with app.db.conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'pending'") as cur:
         assert (await cur.fetchone())[0] == 0
 

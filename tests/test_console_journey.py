@@ -10,6 +10,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.content.loader import load_content
+from bot.content.models import ChoicesStep, EndStep, FreeTextStep, RouteStep, SayStep
 from bot.i18n import Catalogs
 from bot.messages import utcnow
 from tests.run_bot import run_bot
@@ -77,4 +79,51 @@ def test_a_facilitator_and_two_learners_in_the_console(tmp_path: Path) -> None:
     assert "16:00" in benoit and "Annulé" in benoit
     assert benoit.count("Annulé") == 1
     aline = console("aline")
-    assert tr("rw", "Cancelled") in aline or "Byasubitswe" in aline
+    assert tr("rw", "Cancelled") in aline or "Byahagaritswe" in aline
+
+
+def test_a_branching_exercise_in_kinyarwanda_ends_by_the_path_taken(tmp_path: Path) -> None:
+    """Two learners in the real console take the harvest-money exercise in Kinyarwanda, one on
+    its best choices and one on its poorest, typing the buttons' words: two paths, two endings."""
+    env = os.environ | {"DATABASE_URL": f"sqlite:///{tmp_path / 'club.db'}"}
+    settings = Settings()
+    catalogs = Catalogs.load(settings.locales_dir)
+    content, errors = load_content(settings.dialogs_dir, catalogs)
+    dialog = content.get("couple_money")
+    assert dialog is not None and errors == []
+
+    def rw(step: str, field: str, source: str) -> str:
+        return catalogs.gettext("rw", source, f"couple_money/{step}/{field}")
+
+    def walk(best: bool) -> tuple[list[str], str, list[str]]:
+        """What the learner types, the ending they must reach, and the steps on the way."""
+        typed, seen, score = [], [], 0
+        step = dialog.step(dialog.first_step)
+        while not isinstance(step, EndStep):
+            seen.append(step.id)
+            if isinstance(step, SayStep):
+                typed += ["1"] if step.pause else []
+                step = dialog.step(step.next)
+            elif isinstance(step, ChoicesStep):
+                pick = (max if best else min)(step.choices, key=lambda c: c.score)
+                typed.append(rw(step.id, f"choices.{pick.id}.label", pick.label))
+                score += pick.score
+                step = dialog.step(pick.next)
+            elif isinstance(step, FreeTextStep):
+                typed.append("Ndumva mpangayitse, nkeneye ko tuganira" if best else "Uhora ufata byose!")
+                step = dialog.step(step.next)
+            else:
+                assert isinstance(step, RouteStep)
+                step = dialog.step(step.pick(score))
+        return typed, rw(step.id, "text", step.text), seen
+
+    endings = []
+    for user, best in (("ineza", True), ("gatete", False)):
+        typed, ending, seen = walk(best)
+        lines = ["muraho", "1", "3", "1", "1", rw("meta", "title", dialog.title), *typed]
+        done = run_bot("console", "--user", user, env=env, stdin="".join(f"{line}\n" for line in lines))
+        assert done.returncode == 0, done.stderr
+        assert ending.split("\n")[0] in done.stdout, (user, done.stdout[-1500:])
+        endings.append((ending, tuple(seen)))
+    (best_end, best_path), (poor_end, poor_path) = endings
+    assert best_end != poor_end and best_path != poor_path

@@ -118,3 +118,62 @@ async def current_step(app: App, address: str) -> str | None:
     async with app.db.conn.execute(sql, (address,)) as cur:
         row = await cur.fetchone()
     return row[0] if row else None
+
+
+EXERCISES = [d for d in MODULES if d.kind == "exercise"]
+
+
+def test_every_exercise_branches() -> None:
+    for d in EXERCISES:
+        assert any(isinstance(s, ChoicesStep) and len({c.next for c in s.choices}) >= 2 for s in d.steps), (
+            f"{d.id}: every choice leads to the same next step"
+        )
+
+
+@pytest.mark.parametrize("d", EXERCISES, ids=[d.id for d in EXERCISES])
+async def test_the_best_and_the_poorest_path_end_differently_in_rw(real_app: App, d: Dialog) -> None:
+    # The acceptance journey: a Kinyarwanda learner on two paths gets two different endings.
+    tr = real_app.engine.catalogs.gettext
+    endings = []
+    for path, pick in (("best", max), ("poorest", min)):
+        chat = Chat(real_app, address=f"{d.id}-{path}")
+        await chat.onboard(language=LANGUAGES.index("rw") + 1)
+        await chat.tap(tr("rw", KIND_LABELS[d.kind]))
+        await chat.tap(tr("rw", d.title, f"{d.id}/meta/title"))
+        for _ in range(MAX_STEPS):
+            if await completions_of(real_app, d.id, chat.address):
+                break
+            step = d.step(await current_step(real_app, chat.address) or "")
+            if isinstance(step, FreeTextStep):
+                await chat.send("mmm")
+                continue
+            prompt = next(m for m in reversed(chat.last) if m.choices)
+            if isinstance(step, ChoicesStep):
+                chosen = pick(step.choices, key=lambda c: c.score).id
+                await chat.send(payload=next(c.id for c in prompt.choices if c.id.endswith(f".{chosen}")))
+            else:
+                await chat.send(payload=prompt.choices[0].id)
+        endings.append(await ending_of(real_app, d.id, chat.address))
+    assert endings[0] != endings[1], (
+        f"{d.id}: the same ending {endings[0]!r} on the best and the poorest path"
+    )
+
+
+async def completions_of(app: App, dialog_id: str, address: str) -> int:
+    sql = (
+        "SELECT COUNT(*) FROM events e JOIN users u ON u.pseudonym = e.actor "
+        "WHERE e.type = 'module_completed' AND e.dialog_id = ? AND u.address = ?"
+    )
+    async with app.db.conn.execute(sql, (dialog_id, address)) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def ending_of(app: App, dialog_id: str, address: str) -> str | None:
+    sql = (
+        "SELECT json_extract(e.data, '$.ending') FROM events e JOIN users u ON u.pseudonym = e.actor "
+        "WHERE e.type = 'module_completed' AND e.dialog_id = ? AND u.address = ? ORDER BY e.id DESC"
+    )
+    async with app.db.conn.execute(sql, (dialog_id, address)) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None

@@ -146,7 +146,7 @@ async def test_cancelling_twice_tells_each_member_once_and_inviting_twice_invite
             assert await repo.in_thread(conn, clubs.cancel, session, render, now) == expected
     for learner in (a, b):
         texts = [m["text"] for m in await outbox_for(app, learner.address)]
-        assert sum(t.startswith(("Annulé", "Byasubitswe")) for t in texts) == 1
+        assert sum(t.startswith(("Annulé", "Byahagaritswe")) for t in texts) == 1
 
 
 def test_a_no_op_catalog_update_leaves_the_tree_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]

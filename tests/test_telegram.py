@@ -19,6 +19,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
 from bot.web.health import Health
 from bot.web.server import build_web, make_senders
+from tests.conftest import best_label
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 
 
@@ -125,9 +126,8 @@ async def test_journey_by_taps_then_progress(bot: Bot, lang: str, code: str | No
     # The exercise: three taps, a written answer, and it ends.
     await tap_when_shown(bot, chat, t(lang, "Exercises"))
     await tap_when_shown(bot, chat, t(lang, "The shared water point", "water_point/meta/title"))
-    await tap_when_shown(bot, chat, t(lang, "To go first", "water_point/position/choices.first.label"))
-    await tap_when_shown(bot, chat, t(lang, "Children on time", "water_point/interest/choices.school.label"))
-    await tap_when_shown(bot, chat, t(lang, "Goats at dusk", "water_point/options/choices.evening.label"))
+    for step in ("position", "interest", "options"):  # the best path
+        await tap_when_shown(bot, chat, best_label(bot.app, lang, "water_point", step))
     await wait_for(
         lambda: (
             t(
@@ -156,10 +156,9 @@ async def test_journey_by_taps_then_progress(bot: Bot, lang: str, code: str | No
     # The quiz, by taps.
     await tap_when_shown(bot, chat, t(lang, "Quizzes"))
     await tap_when_shown(bot, chat, t(lang, "Interests or positions?", "interests_positions/meta/title"))
-    await tap_when_shown(bot, chat, t(lang, "A position", "interests_positions/q1/options.position.label"))
-    await tap_when_shown(bot, chat, t(lang, "Why Saturday?", "interests_positions/q2/options.why.label"))
-    await tap_when_shown(bot, chat, t(lang, "Share the time", "interests_positions/q3/options.share.label"))
-    score = t(lang, "Your score: {score} out of {total}.").format(score=3, total=3)
+    for n in range(1, 9):
+        await tap_when_shown(bot, chat, best_label(bot.app, lang, "interests_positions", f"q{n}"))
+    score = t(lang, "Your score: {score} out of {total}.").format(score=8, total=8)
     await wait_for(lambda: score in bot.texts(chat))
 
     await bot.say(chat, "/progress", code)
@@ -171,7 +170,7 @@ async def test_journey_by_taps_then_progress(bot: Bot, lang: str, code: str | No
 
     await wait_for(progress_message)
     progress = progress_message() or ""
-    assert "✅" in progress and "3/3" in progress
+    assert "✅" in progress and "8/8" in progress
     # Every tap was answered, and its keyboard removed.
     methods = [c.method for c in bot.fake.calls]
     assert methods.count("answerCallbackQuery") == methods.count("editMessageReplyMarkup") >= 9

@@ -23,6 +23,8 @@ async def forget_progress(conn: Conn, user_id: int) -> None:
     """Consent withdrawn: what was kept because of it goes."""
     await conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
     await conn.execute("DELETE FROM reflections WHERE user_id = ?", (user_id,))
+    await conn.execute("DELETE FROM recall_items WHERE user_id = ?", (user_id,))
+    await conn.execute("DELETE FROM recall_prefs WHERE user_id = ?", (user_id,))
 
 
 async def add_escalation(
@@ -91,6 +93,8 @@ async def user_data(conn: Conn, user_id: int) -> dict[str, Any]:
         ("escalations", "id, severity, reason, excerpt, status, created_at, closed_at"),
         ("badges", "badge, earned_at"),
         ("certificates", "track, created_at"),
+        ("recall_items", "dialog_id, step_id, days, due_at, status, sent_at, answered_at, correct"),
+        ("recall_prefs", "enabled, updated_at"),
     ):
         async with conn.execute(f"SELECT {cols} FROM {table} WHERE user_id = ?", (user_id,)) as cur:
             out[table] = [dict(r) for r in await cur.fetchall()]
@@ -173,6 +177,7 @@ async def pseudonymise_inactive(conn: Conn, before: datetime) -> int:
         )
         await conn.execute("DELETE FROM certificates WHERE user_id = ?", (user_id,))
         await conn.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
+        await conn.execute("DELETE FROM recall_items WHERE user_id = ?", (user_id,))
         await conn.execute("UPDATE escalations SET excerpt = NULL WHERE user_id = ?", (user_id,))
         # Their place in a dialog goes too: it may hold a concern message they never answered about,
         # and a retired address never writes again.

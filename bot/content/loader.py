@@ -14,39 +14,26 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from bot.content import rules
+from bot.content.curriculum import CURRICULUM_FILE, Curriculum
+from bot.content.errors import ContentError
 from bot.content.models import (
     ChoicesStep,
     Dialog,
     EndStep,
     FreeTextStep,
     QuestionStep,
+    RouteStep,
     SayStep,
     context,
     is_label,
 )
 from bot.i18n import LANGUAGES, Catalogs, placeholders
 
+__all__ = ["Content", "ContentError", "InvalidContent", "content_stats", "load_content"]
+
 MAX_LABEL = 20  # WhatsApp quick-reply title limit, the tightest of our channels
 MAX_MESSAGE = 1600  # WhatsApp body limit
-
-
-@dataclass(frozen=True)
-class ContentError:
-    file: str
-    step: str | None
-    field: str | None
-    message: str
-    lang: str | None = None
-
-    def __str__(self) -> str:
-        where = [self.file]
-        if self.step:
-            where.append(f"step '{self.step}'")
-        if self.field:
-            where.append(f"field '{self.field}'")
-        if self.lang:
-            where.append(f"language '{self.lang}'")
-        return ", ".join(where) + f": {self.message}"
 
 
 @dataclass
@@ -84,7 +71,7 @@ def _pydantic_errors(name: str, raw: Any, exc: ValidationError) -> list[ContentE
         if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
             step = _step_id_at(raw, loc[1])
             loc = loc[2:]
-            if loc and loc[0] in ("say", "choices", "free_text", "question", "end") and len(loc) > 1:
+            if loc and loc[0] in ("say", "choices", "free_text", "question", "end", "route") and len(loc) > 1:
                 loc = loc[1:]  # the discriminator tag pydantic inserts
         errors.append(ContentError(name, step, ".".join(str(p) for p in loc) or None, err["msg"]))
     return errors
@@ -102,8 +89,10 @@ def _graph_errors(name: str, d: Dialog) -> list[ContentError]:
     edges: dict[str, list[str]] = {}
     for s in d.steps:
         targets: list[tuple[str, str]] = []
-        if isinstance(s, SayStep | FreeTextStep | QuestionStep):
+        if isinstance(s, SayStep | FreeTextStep | QuestionStep | RouteStep):
             targets.append(("next", s.next))
+        if isinstance(s, RouteStep):
+            targets += [(f"routes.{i}.next", r.next) for i, r in enumerate(s.routes)]
         if isinstance(s, ChoicesStep):
             cids = [c.id for c in s.choices]
             for dup in {c for c in cids if cids.count(c) > 1}:
@@ -151,6 +140,8 @@ def _graph_errors(name: str, d: Dialog) -> list[ContentError]:
             )
     if not live:
         errors.append(ContentError(name, None, "steps", "the dialog has no end step"))
+    errors += rules.automatic_cycles(name, d, edges)
+    errors += rules.route_order(name, d)
 
     if d.kind == "quiz":
         if d.pass_mark is None:
@@ -238,11 +229,22 @@ def load_dialog_file(path: Path, root: Path | None = None) -> tuple[Dialog | Non
 
 
 def load_content(
-    dialogs_dir: Path, catalogs: Catalogs, files: Iterable[Path] | None = None
+    dialogs_dir: Path,
+    catalogs: Catalogs,
+    files: Iterable[Path] | None = None,
+    curriculum: Curriculum | None = None,
 ) -> tuple[Content, list[ContentError]]:
     """Read and check all dialogs. Returns what loaded and every error found."""
     content = Content()
     errors: list[ContentError] = []
+    if curriculum is None:
+        try:
+            curriculum = Curriculum.load()
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            errors.append(
+                ContentError(str(CURRICULUM_FILE), None, None, f"cannot read the curriculum: {exc}")
+            )
+            curriculum = Curriculum()
     paths = sorted(files) if files is not None else sorted(dialogs_dir.rglob("*.yaml"))
     root = dialogs_dir.parent
     for path in paths:
@@ -259,6 +261,9 @@ def load_content(
             )
             continue
         errors += _translation_errors(name, dialog, catalogs)
+        errors += rules.module_errors(name, dialog, curriculum)
+        errors += rules.answer_word_errors(name, dialog, catalogs, curriculum)
+        errors += rules.registered(name, dialog, catalogs)
         content.dialogs[dialog.id] = dialog
         content.files[dialog.id] = name
     if not paths:
@@ -266,7 +271,33 @@ def load_content(
     return content, errors
 
 
-def content_stats(content: Content, catalogs: Catalogs) -> dict[str, Any]:
+def _branches(content: Content) -> int:
+    """Choice steps where the learner's choice changes what happens next."""
+    return sum(
+        1
+        for d in content.dialogs.values()
+        for s in d.steps
+        if isinstance(s, ChoicesStep) and len({c.next for c in s.choices}) >= 2
+    )
+
+
+def _modules_per_theme(content: Content, curriculum: Curriculum | None) -> dict[str, int]:
+    # Every theme of the curriculum is listed, so a theme with no module shows as 0.
+    counts = dict.fromkeys(curriculum.themes if curriculum else (), 0)
+    for d in content.dialogs.values():
+        if d.kind != "system" and d.theme:
+            counts[d.theme] = counts.get(d.theme, 0) + 1
+    return counts
+
+
+def content_stats(
+    content: Content, catalogs: Catalogs, curriculum: Curriculum | None = None
+) -> dict[str, Any]:
+    if curriculum is None:
+        try:
+            curriculum = Curriculum.load()
+        except (OSError, ValueError, yaml.YAMLError):
+            curriculum = None  # `content check` names the problem; the counts still help
     total = 0
     translated = dict.fromkeys(LANGUAGES, 0)
     for d in content.dialogs.values():
@@ -282,6 +313,9 @@ def content_stats(content: Content, catalogs: Catalogs) -> dict[str, Any]:
         "quiz_questions": sum(len(q.questions) for q in quizzes),
         "lessons": len(content.by_kind("lesson")),
         "system": len(content.by_kind("system")),
+        "branches": _branches(content),
+        "pretest_items": sum(len(d.pretest) for d in content.dialogs.values()),
+        "modules_per_theme": _modules_per_theme(content, curriculum),
         "languages": {
             lang: {
                 "translated": translated[lang],

@@ -21,25 +21,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Buttons are shuffled per learner; "None of these" only reads right after the others.
+Pin = Literal["last"]
+
+
 class Choice(_Strict):
     id: Ident
     label: Text
     next: Ident
     score: int = 0
     feedback: Text | None = None
+    pin: Pin | None = None
 
 
 class Option(_Strict):
     id: Ident
     label: Text
     explanation: Text
+    pin: Pin | None = None
 
 
 class RubricRule(_Strict):
-    """If the learner's text contains any keyword of their language, show the feedback."""
+    """If the learner's text contains any keyword of their language (whole words), show the feedback.
+
+    `positive` marks the praise rule: the step's model answer must earn it in every language.
+    """
 
     keywords: dict[Literal["rw", "fr", "en"], list[Text]]
     feedback: Text
+    positive: bool = False
 
 
 class SayStep(_Strict):
@@ -51,6 +61,8 @@ class SayStep(_Strict):
     # instead of flooding a shared phone with several messages at once.
     pause: bool = False
     image: str | None = None
+    # The same message in simpler words, shown to a learner who answers "?" or "I don't understand".
+    simple: Text | None = None
 
 
 class ChoicesStep(_Strict):
@@ -58,6 +70,7 @@ class ChoicesStep(_Strict):
     type: Literal["choices"]
     text: Text
     choices: list[Choice] = Field(min_length=1, max_length=10)
+    simple: Text | None = None
 
 
 class FreeTextStep(_Strict):
@@ -68,6 +81,7 @@ class FreeTextStep(_Strict):
     fallback_feedback: Text | None = None
     model_answer: Text | None = None
     next: Ident
+    simple: Text | None = None
 
 
 class QuestionStep(_Strict):
@@ -77,6 +91,7 @@ class QuestionStep(_Strict):
     options: list[Option] = Field(min_length=2, max_length=10)
     correct: Ident
     next: Ident
+    simple: Text | None = None
 
 
 class EndStep(_Strict):
@@ -85,10 +100,26 @@ class EndStep(_Strict):
     text: Text
 
 
-Step = Annotated[
-    SayStep | ChoicesStep | FreeTextStep | QuestionStep | EndStep,
-    Field(discriminator="type"),
-]
+class Route(_Strict):
+    min_score: int
+    next: Ident
+
+
+class RouteStep(_Strict):
+    """Invisible: goes on at once to the first route whose `min_score` the run's score reaches,
+    else to `next`. It lets an ending depend on how the learner chose."""
+
+    id: Ident
+    type: Literal["route"]
+    routes: list[Route] = Field(min_length=1, max_length=10)
+    next: Ident
+
+    def pick(self, score: int) -> str:
+        return next((r.next for r in self.routes if score >= r.min_score), self.next)
+
+
+AnyStep = SayStep | ChoicesStep | FreeTextStep | QuestionStep | EndStep | RouteStep
+Step = Annotated[AnyStep, Field(discriminator="type")]
 Interactive = ChoicesStep | FreeTextStep | QuestionStep
 
 
@@ -100,13 +131,18 @@ class Dialog(_Strict):
     track: Ident | None = None
     order: int = 100
     pass_mark: int | None = Field(default=None, ge=0, le=100, description="percent of questions right")
+    # Required for learner modules; checked against config/curriculum.yaml by the loader, so a
+    # missing theme is reported with the file's other errors rather than refusing the whole file.
+    theme: Ident | None = None
+    # Question steps of this dialog asked before the content and again at the end (learning gain).
+    pretest: list[Ident] = []
     steps: list[Step] = Field(min_length=1)
 
     @property
     def first_step(self) -> str:
         return self.steps[0].id
 
-    def step(self, step_id: str) -> SayStep | ChoicesStep | FreeTextStep | QuestionStep | EndStep:
+    def step(self, step_id: str) -> AnyStep:
         for step in self.steps:
             if step.id == step_id:
                 return step
@@ -129,7 +165,11 @@ class Dialog(_Strict):
         if self.summary:
             yield "meta", "summary", self.summary
         for step in self.steps:
+            if isinstance(step, RouteStep):
+                continue  # never shown
             yield step.id, "text", step.text
+            if not isinstance(step, EndStep) and step.simple:
+                yield step.id, "simple", step.simple
             if isinstance(step, ChoicesStep):
                 for c in step.choices:
                     yield step.id, f"choices.{c.id}.label", c.label

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from bot.core.router import Command, Router
 from bot.core.turn import Turn
-from bot.learning import achievements, runner, screens
+from bot.learning import achievements, recall, runner, screens, unclear
 from bot.messages import Choice
 
 
 def register(router: Router) -> None:
+    phrases = unclear.Phrases.load()  # config/unclear.yaml: a broken list stops the bot at start
+
     @router.set_home
     async def home(turn: Turn, intro: str | None) -> None:
         await screens.menu(turn, intro)
@@ -43,7 +45,14 @@ def register(router: Router) -> None:
         d = turn.content.get(turn.state.dialog_id or "")
         if d is None or not turn.state.step_id:
             return False
+        if choice is None and unclear.flags(phrases, turn, text):  # "?", "sinumva", « pas compris »
+            unclear.explain(turn, d)
+            return True
         return await runner.answer(turn, d, text, choice)
+
+    @router.screen(unclear.SCREEN, needs_choice=False, reask=True)
+    async def unclear_offer(turn: Turn, text: str | None, choice: Choice | None) -> bool:
+        return await unclear.answer_offer(phrases, turn, text, choice)
 
     @router.screen("certificate", needs_choice=False)
     async def certificate(turn: Turn, text: str | None, choice: Choice | None) -> bool:
@@ -92,3 +101,23 @@ def register(router: Router) -> None:
             return True
         await screens.menu(turn)
         return True
+
+    # -- spaced recall: missed questions again in 2 and 7 days (learning/recall.py) ------------
+
+    @router.payload(recall.PREFIX)  # a recalled question's buttons answer at any time
+    async def recall_tap(turn: Turn, payload: str) -> None:
+        await recall.answer_tap(turn, payload, runner._verdict)
+
+    @router.text_hook
+    async def recall_typed(turn: Turn, text: str) -> bool:
+        return await recall.typed(turn, text, runner._verdict) or await recall.typed_offer(turn, text)
+
+    @router.command("recall_off", recall.OFF_WORDS, while_stopped=True)
+    async def recall_off(turn: Turn, command: Command) -> None:
+        await recall.turn_off(turn)
+        await turn.reprompt()
+
+    @router.command("recall_on", recall.ON_WORDS)
+    async def recall_on(turn: Turn, command: Command) -> None:
+        await recall.turn_on(turn)
+        await turn.reprompt()

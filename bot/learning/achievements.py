@@ -62,8 +62,11 @@ async def streak(turn: Turn) -> int:
     return count
 
 
-async def award(turn: Turn, d: Dialog) -> str | None:
-    """Give the badges this completion earns; returns the track just finished, if any."""
+async def award(turn: Turn, d: Dialog, first_try: bool = True) -> str | None:
+    """Give the badges this completion earns; returns the track just finished, if any.
+
+    A retry of missed questions can pass a quiz (and finish its track), but it is not a
+    perfect score: that badge means no mistake."""
     if not turn.user.may_keep_progress:
         return None
     progress = await learning_queries.list_progress(turn.conn, turn.user.id)
@@ -72,7 +75,7 @@ async def award(turn: Turn, d: Dialog) -> str | None:
     p = progress.get(d.id)
     if done(d, p):
         new.append(FIRST_BADGE[d.kind])
-    if d.kind == "quiz" and p is not None and p.max_score and p.score == p.max_score:
+    if first_try and d.kind == "quiz" and p is not None and p.max_score and p.score == p.max_score:
         new.append("perfect_score")
     track = turn.content.by_kind(d.kind)
     if track and all(done(m, progress.get(m.id)) for m in track):

@@ -8,11 +8,12 @@ State between messages lives in `DialogState` (step id + `data["run"]`).
 from __future__ import annotations
 
 from bot.care.safeguarding import Safeguarding
-from bot.content.models import ChoicesStep, Dialog, EndStep, FreeTextStep, QuestionStep, SayStep
+from bot.content.models import ChoicesStep, Dialog, EndStep, FreeTextStep, QuestionStep, RouteStep, SayStep
 from bot.core.intents import match_choice, normalise
 from bot.core.turn import Turn
-from bot.learning import achievements, screens
+from bot.learning import achievements, gain, recall, rubric, screens
 from bot.learning import queries as learning_queries
+from bot.learning.shuffle import shown_order
 from bot.messages import Choice
 
 MAX_AUTO_STEPS = 50  # say-steps walked in one go; content validation already forbids cycles without input
@@ -24,14 +25,26 @@ def _t(turn: Turn, d: Dialog, step_id: str, field: str, source: str) -> str:
 
 async def start(turn: Turn, d: Dialog) -> None:
     turn.state.dialog_id = d.id
-    turn.data["run"] = {"score": 0, "correct": 0, "asked": 0, "missed": []}
+    run = turn.data["run"] = {"score": 0, "correct": 0, "asked": 0, "missed": []}
     if turn.user.may_keep_progress:
         await learning_queries.start_module(turn.conn, turn.user.id, d.id, turn.now)
     turn.event("module_started", d.id)
+    first = gain.begin(run, d)
+    if first is not None:
+        turn.say(
+            turn.ngettext(
+                "First, {n} quick question to see what you already know. It does not count in your score.",
+                "First, {n} quick questions to see what you already know. They do not count in your score.",
+                len(d.pretest),
+            ).format(n=len(d.pretest))
+        )
+        await advance(turn, d, first)
+        return
     await advance(turn, d, d.first_step)
 
 
 async def advance(turn: Turn, d: Dialog, step_id: str) -> None:
+    run = turn.data.get("run", {})
     for _ in range(MAX_AUTO_STEPS):
         step = d.step(step_id)
         turn.state.step_id = step.id
@@ -43,9 +56,16 @@ async def advance(turn: Turn, d: Dialog, step_id: str) -> None:
             turn.say(text, image=step.image)
             step_id = step.next
             continue
+        if isinstance(step, RouteStep):
+            step_id = step.pick(run.get("score", 0))
+            continue
         if isinstance(step, EndStep):
-            turn.say(_t(turn, d, step.id, "text", step.text))
-            await finish(turn, d)
+            again = gain.begin_post(run, d, step.id)
+            if again is not None:
+                turn.say(turn._("Before the end: the questions from the start, once more."))
+                step_id = again
+                continue
+            await _end(turn, d, step)
             return
         prompt(turn, d)
         return
@@ -70,22 +90,30 @@ def resume(turn: Turn, d: Dialog) -> None:
     prompt(turn, d)
 
 
-def prompt(turn: Turn, d: Dialog, new_prompt: bool = True) -> None:
-    """(Re)send the question of the current step."""
+def prompt(turn: Turn, d: Dialog, new_prompt: bool = True, text: str | None = None) -> None:
+    """(Re)send the question of the current step (with `text`, the same buttons under other words)."""
     step = d.step(turn.state.step_id or d.first_step)
-    text = _t(turn, d, step.id, "text", step.text)
+    if isinstance(step, EndStep | RouteStep):  # never waited on; show the menu instead
+        turn.state.dialog_id = turn.state.step_id = None
+        return
+    text = text or _t(turn, d, step.id, "text", step.text)
+    # Typed numbers ("2") resolve against what `ask` offered, so they follow this shown order.
     if isinstance(step, ChoicesStep):
-        labels = [Choice(c.id, _t(turn, d, step.id, f"choices.{c.id}.label", c.label)) for c in step.choices]
+        labels = [
+            Choice(c.id, _t(turn, d, step.id, f"choices.{c.id}.label", c.label))
+            for c in shown_order(step.choices, turn.user.id, d.id, step.id)
+        ]
         turn.ask(text, "dialog", labels, new_prompt=new_prompt)
     elif isinstance(step, QuestionStep):
-        labels = [Choice(o.id, _t(turn, d, step.id, f"options.{o.id}.label", o.label)) for o in step.options]
+        labels = [
+            Choice(o.id, _t(turn, d, step.id, f"options.{o.id}.label", o.label))
+            for o in shown_order(step.options, turn.user.id, d.id, step.id)
+        ]
         turn.ask(text, "dialog", labels, new_prompt=new_prompt)
     elif isinstance(step, FreeTextStep):
         turn.ask(text, "dialog", [], new_prompt=new_prompt)
-    elif isinstance(step, SayStep):
+    else:
         turn.ask(text, "dialog", [Choice("next", turn._("Next ▶"))], image=step.image, new_prompt=new_prompt)
-    else:  # an end step is never waited on; show the menu instead
-        turn.state.dialog_id = turn.state.step_id = None
 
 
 async def answer(turn: Turn, d: Dialog, text: str | None, choice: Choice | None) -> bool:
@@ -128,12 +156,7 @@ async def answer(turn: Turn, d: Dialog, text: str | None, choice: Choice | None)
 
 
 async def _free_text(turn: Turn, d: Dialog, step: FreeTextStep, text: str) -> None:
-    said = normalise(text)
-    hits = [
-        i
-        for i, rule in enumerate(step.rubric)
-        if any(normalise(k) in said for k in rule.keywords.get(turn.lang, []))  # type: ignore[call-overload]
-    ]
+    hits = rubric.hits(step, turn.lang, text)
     if turn.user.may_keep_progress:
         await learning_queries.add_reflection(turn.conn, turn.user.id, d.id, step.id, text, turn.now)
     turn.event("free_text", d.id, step.id, rubric_hits=hits, length=len(text))
@@ -151,6 +174,10 @@ async def _free_text(turn: Turn, d: Dialog, step: FreeTextStep, text: str) -> No
 async def _question(turn: Turn, d: Dialog, step: QuestionStep, option_id: str, run: dict) -> None:
     option = next(o for o in step.options if o.id == option_id)
     right = option.id == step.correct
+    phase = gain.asking(run)
+    if phase is not None:
+        await _pretest_answer(turn, d, step, option.id, right, phase, run)
+        return
     retrying = "retry" in run
     if not retrying:
         run["asked"] += 1
@@ -159,7 +186,22 @@ async def _question(turn: Turn, d: Dialog, step: QuestionStep, option_id: str, r
             run["missed"].append(step.id)
     else:
         run["retry_correct"] = run.get("retry_correct", 0) + right
+        if not right:
+            run.setdefault("still_missed", []).append(step.id)
     turn.event("quiz_answer", d.id, step.id, option=option.id, correct=right, retry=retrying)
+    _verdict(turn, d, step, option.id, right)
+    if retrying:
+        queue: list[str] = run["retry"]
+        if queue:
+            await advance(turn, d, queue.pop(0))
+        else:
+            await _finish_retry(turn, d, run)
+        return
+    await advance(turn, d, step.next)
+
+
+def _verdict(turn: Turn, d: Dialog, step: QuestionStep, option_id: str, right: bool) -> None:
+    option = next(o for o in step.options if o.id == option_id)
     explanation = _t(turn, d, step.id, f"options.{option.id}.explanation", option.explanation)
     if right:
         turn.say(turn._("✅ Right! {explanation}").format(explanation=explanation))
@@ -171,17 +213,35 @@ async def _question(turn: Turn, d: Dialog, step: QuestionStep, option_id: str, r
                 explanation=explanation, answer=good_label
             )
         )
-    if retrying:
-        queue: list[str] = run["retry"]
-        if queue:
-            await advance(turn, d, queue.pop(0))
-        else:
-            await _finish_retry(turn, d, run)
-        return
-    await advance(turn, d, step.next)
 
 
-async def finish(turn: Turn, d: Dialog) -> None:
+async def _pretest_answer(
+    turn: Turn, d: Dialog, step: QuestionStep, option_id: str, right: bool, phase: str, run: dict
+) -> None:
+    """A pre-test answer: recorded for the gain, never scored. Before the content the answer is
+    not revealed (the module teaches it); at the end it is, like any question."""
+    turn.event("pretest", d.id, step.id, phase=phase, option=option_id, correct=right)
+    if phase == gain.POST:
+        _verdict(turn, d, step, option_id, right)
+    following = gain.next_item(run)
+    if following is not None:
+        await advance(turn, d, following)
+    elif phase == gain.PRE:
+        gain.content_begins(run)
+        turn.say(turn._("Thank you. Now let us begin."))
+        await advance(turn, d, d.first_step)
+    else:
+        end = d.step(gain.finished(run))
+        assert isinstance(end, EndStep)
+        await _end(turn, d, end)
+
+
+async def _end(turn: Turn, d: Dialog, step: EndStep) -> None:
+    turn.say(_t(turn, d, step.id, "text", step.text))
+    await finish(turn, d, ending=step.id)
+
+
+async def finish(turn: Turn, d: Dialog, ending: str | None = None) -> None:
     run = turn.data.get("run", {})
     if "retry" in run:
         await _finish_retry(turn, d, run)
@@ -193,41 +253,56 @@ async def finish(turn: Turn, d: Dialog) -> None:
         score, max_score = run["correct"], run["asked"]
         summary = turn._("Your score: {score} out of {total}.").format(score=score, total=max_score)
         if d.kind == "quiz":
-            passed = 100 * score >= (d.pass_mark or 0) * max_score
-            verdict = (
-                turn._("You passed. Well done!") if passed else turn._("Not passed yet. You can try again.")
-            )
-            summary += " " + verdict
+            passed = _passed(d, score, max_score)
+            summary += " " + _verdict_line(turn, passed)
         turn.say(summary)
     elif d.kind == "exercise":
         score = run.get("score", 0)
     if turn.user.may_keep_progress:
         await learning_queries.complete_module(turn.conn, turn.user.id, d.id, score, max_score, turn.now)
-    turn.event("module_completed", d.id, score=score, max_score=max_score, passed=passed)
+    turn.event("module_completed", d.id, score=score, max_score=max_score, passed=passed, ending=ending)
     track = await achievements.award(turn, d)
     missed = run.get("missed", [])
     turn.state.step_id = None
+    if d.kind == "quiz" and missed:
+        # Spaced recall: the missed questions again in 2 and 7 days, if the learner wants them.
+        # Its yes/no buttons answer at any time, so the retry offer below stays the question.
+        await recall.offer(turn, d, missed)
     if track is not None:
         turn.state.dialog_id = None
         turn.data.pop("run", None)
         achievements.offer_certificate(turn, track)
         return
-    if d.kind == "quiz" and missed:
-        turn.data["last_quiz"] = {"dialog": d.id, "missed": missed}
-        turn.state.dialog_id = None
-        turn.ask(
-            turn.ngettext(
-                "You missed {n} question. Try it again?",
-                "You missed {n} questions. Try them again?",
-                len(missed),
-            ).format(n=len(missed)),
-            "after",
-            [Choice("retry", turn._("Retry missed")), Choice("menu", turn._("Main menu"))],
-        )
+    if d.kind == "quiz" and missed and score is not None and max_score:
+        _offer_retry(turn, d, missed, score, max_score)
         return
     turn.state.dialog_id = None
     turn.data.pop("run", None)
     await screens.menu(turn)
+
+
+def _passed(d: Dialog, score: int, max_score: int) -> bool:
+    return 100 * score >= (d.pass_mark or 0) * max_score
+
+
+def _verdict_line(turn: Turn, passed: bool) -> str:
+    return turn._("You passed. Well done!") if passed else turn._("Not passed yet. You can try again.")
+
+
+def _offer_retry(turn: Turn, d: Dialog, missed: list[str], score: int, max_score: int) -> None:
+    # The score travels with the missed questions, so that the retry can add what it gets right.
+    turn.data["last_quiz"] = {"dialog": d.id, "missed": missed, "score": score, "max_score": max_score}
+    turn.data.pop("run", None)
+    turn.state.dialog_id = turn.state.step_id = None
+    turn.ask(
+        turn.ngettext(
+            "You missed {n} question. Try it again?",
+            "You missed {n} questions. Try them again?",
+            len(missed),
+        ).format(n=len(missed)),
+        "after",
+        [Choice("retry", turn._("Retry missed")), Choice("menu", turn._("Main menu"))],
+    )
 
 
 async def retry_missed(turn: Turn) -> bool:
@@ -237,17 +312,53 @@ async def retry_missed(turn: Turn) -> bool:
     if d is None or not missed:
         return False
     turn.state.dialog_id = d.id
-    turn.data["run"] = {"retry": missed[1:], "retry_total": len(missed), "retry_correct": 0}
+    turn.data["run"] = {
+        "retry": missed[1:],
+        "retry_total": len(missed),
+        "retry_correct": 0,
+        "still_missed": [],
+        "base": last.get("score"),
+        "max_score": last.get("max_score"),
+    }
     turn.event("quiz_retry_started", d.id, questions=len(missed))
     await advance(turn, d, missed[0])
     return True
 
 
 async def _finish_retry(turn: Turn, d: Dialog, run: dict) -> None:
+    """A retried question answered right now counts: the quiz's score, pass, best score and badges
+    follow. The event stays `quiz_retry_completed`, so first-try statistics are not mixed in."""
     got, total = run.get("retry_correct", 0), run.get("retry_total", 0)
-    turn.event("quiz_retry_completed", d.id, correct=got, total=total)
+    base, max_score = run.get("base"), run.get("max_score")
     turn.say(turn._("This time you got {score} out of {total} right.").format(score=got, total=total))
-    turn.state.dialog_id = turn.state.step_id = None
-    turn.data.pop("run", None)
     turn.data.pop("last_quiz", None)
+    turn.data.pop("run", None)
+    turn.state.dialog_id = turn.state.step_id = None
+    if base is None or not max_score:  # a retry offered before retries counted: nothing to add to
+        turn.event("quiz_retry_completed", d.id, correct=got, total=total)
+        await screens.menu(turn)
+        return
+    score = min(base + got, max_score)
+    passed = _passed(d, score, max_score)
+    turn.event(
+        "quiz_retry_completed",
+        d.id,
+        correct=got,
+        total=total,
+        score=score,
+        max_score=max_score,
+        passed=passed,
+    )
+    summary = turn._("Your score: {score} out of {total}.").format(score=score, total=max_score)
+    turn.say(summary + " " + _verdict_line(turn, passed))
+    if turn.user.may_keep_progress:
+        await learning_queries.complete_module(turn.conn, turn.user.id, d.id, score, max_score, turn.now)
+    track = await achievements.award(turn, d, first_try=False)
+    if track is not None:
+        achievements.offer_certificate(turn, track)
+        return
+    still = run.get("still_missed") or []
+    if still:
+        _offer_retry(turn, d, still, score, max_score)
+        return
     await screens.menu(turn)

@@ -56,7 +56,7 @@ async def module_list(turn: Turn, kind: str) -> None:
     done = await learning_queries.list_progress(turn.conn, turn.user.id)
     choices = []
     for d in turn.content.by_kind(kind):
-        mark = "✅ " if (p := done.get(d.id)) and p.status == "completed" else ""
+        mark = "✅ " if achievements.done(d, done.get(d.id)) else ""
         choices.append(Choice(d.id, mark + _title(turn, d)))
     choices.append(Choice("menu", turn._("Main menu")))
     turn.data["list_kind"] = kind
@@ -77,7 +77,8 @@ async def progress(turn: Turn) -> None:
         modules = turn.content.by_kind(kind)
         if not modules:
             continue
-        n_done = sum(1 for d in modules if (p := done.get(d.id)) and p.status == "completed")
+        # Done means passed for a quiz: a failed quiz is not ticked, and counts once retried to a pass.
+        n_done = sum(1 for d in modules if achievements.done(d, done.get(d.id)))
         total += len(modules)
         finished += n_done
         lines.append(f"\n{_(label)} {bar(n_done, len(modules))} {n_done}/{len(modules)}")
@@ -86,7 +87,7 @@ async def progress(turn: Turn) -> None:
             if p is None:
                 lines.append(f"○ {_title(turn, d)}")
                 continue
-            mark = "✅" if p.status == "completed" else "▶"
+            mark = "✅" if achievements.done(d, p) else "▶"
             score = ""
             if p.max_score:
                 score = " — " + _("score {score}/{total}, best {best}").format(

@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.core.router import Command, Router
 from bot.core.turn import Turn
 from bot.stats import chat
+from bot.stats.dashboard import unclear
 from bot.stats.dashboard.web import Dashboard
 from bot.storage.db import Database
 
@@ -22,4 +23,4 @@ def register(router: Router) -> None:
 
 def web_routes(db: Database, settings: Settings, outbox_changed: Callable[[str], None]) -> list[BaseRoute]:
     """The dashboard's pages, its login and its CSV download."""
-    return list(Dashboard.create(db, settings).routes())
+    return unclear.with_page(Dashboard.create(db, settings))

@@ -51,8 +51,45 @@ async def stats_summary(turn: Turn) -> None:
                 rate=percent(turn, hardest["rate"]),
             )
         )
+    lines += await gain_lines(turn, f)
     turn.event("stats_viewed")
     turn.say("\n".join(lines))
+
+
+GAIN_LINES = 3  # modules in the chat; the dashboard lists them all
+
+
+async def gain_lines(turn: Turn, f: stats.Filters) -> list[str]:
+    """The learning gain of the modules most learners took before and after (with enough of them
+    to say), by title; nothing when no module has a pre-test answered twice."""
+    _ = turn._
+    gains = stats.present_gain(await stats.learning_gain(turn.conn, f))
+    if not gains:
+        return []
+    known = sorted(
+        (g for g in gains if isinstance(g["gain"], float)), key=lambda g: (-g["learners"], g["module"])
+    )
+    if not known:
+        return [_("Learning gain: too few learners answered both before and after yet.")]
+    lines = [_("Learning gain (the same questions, before → after):")]
+    for g in known[:GAIN_LINES]:
+        lines.append(
+            _("{module}: {before} → {after}, {gain} ({n} learners)").format(
+                module=module_title(turn, g["module"]),
+                before=percent(turn, g["pre"]),
+                after=percent(turn, g["post"]),
+                gain=stats.signed_points(round(100 * g["gain"]), turn.ngettext),
+                n=g["learners"],
+            )
+        )
+    if len(gains) > min(len(known), GAIN_LINES):
+        lines.append(_("Every module is on the dashboard."))
+    return lines
+
+
+def module_title(turn: Turn, dialog_id: str) -> str:
+    d = turn.content.get(dialog_id)
+    return dialog_id if d is None else turn.content_text(d.id, "meta", "title", d.title)
 
 
 def percent(turn: Turn, rate: float | str | None) -> str:

@@ -80,7 +80,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         )
         # A reader: the figures never hold up the running bot's writes, however long they take.
         async with db.reader() as conn:
-            shown = stats.present(await stats.summary(conn, filters))
+            shown = await stats.shown(conn, filters)
         if args.format == "json":
             print(json.dumps(shown, indent=2, ensure_ascii=False))
         elif args.format == "csv":

@@ -5,21 +5,32 @@ Everything it makes is marked as demo (addresses "demo:â€¦", pseudonyms "demo_â€
 
 It is made from the real curriculum, as real activity is: every module of the dialogs, walked
 step by step (its real question, choice and writing steps, its real options), with the events a
-learner's turn writes; invitations carry the delivery status their message would have (as after
-the outbox is pruned), and only a delivered invitation gets an answer.
+learner's turn writes: route steps followed by the score so far, the ending reached, a module's
+pre-test asked before and again after its content (so the learning gain shows), and some failed
+quizzes retried; invitations carry the delivery status their message would have (as after the
+outbox is pruned), and only a delivered invitation gets an answer.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
 from bot.content.loader import Content, InvalidContent, load_content
-from bot.content.models import ChoicesStep, Dialog, EndStep, FreeTextStep, QuestionStep, SayStep
+from bot.content.models import (
+    ChoicesStep,
+    Dialog,
+    EndStep,
+    FreeTextStep,
+    QuestionStep,
+    RouteStep,
+    SayStep,
+)
 from bot.i18n import Catalogs
 from bot.learning.achievements import FIRST_BADGE
 from bot.storage.repo import Raw, iso
@@ -58,16 +69,44 @@ class _Deck:
         return self.left.pop()
 
 
+def _answer(step: QuestionStep, rng: random.Random, chance: float) -> tuple[str, bool]:
+    """(option, correct): right with probability `chance`, else one of the wrong options."""
+    if rng.random() < chance:
+        return step.correct, True
+    return rng.choice([o.id for o in step.options if o.id != step.correct]), False
+
+
 def _walk(d: Dialog, rng: random.Random, ease: dict[tuple[str, str], float]) -> tuple[list, bool]:
     """One learner's way through a module, as the runner records it: (events, done), where done
-    is whether it counts for the module's first badge (finished; a quiz, passed). Each event is
-    (type, step id, data)."""
+    is whether it counts for the module's first badge (finished; a quiz, passed, at once or by
+    retrying what it missed). Each event is (type, step id, data).
+
+    Route steps pick the next step by the score so far; a module's pre-test items are asked
+    before its content (less often right: it has not been taught yet) and again at its end
+    (more often right than at the first try of the same question in the content)."""
     events: list[tuple[str, str | None, dict[str, Any] | None]] = []
     score = asked = right = 0
+    missed: list[str] = []
+
+    def pretest(phase: str, chance: Callable[[float], float]) -> bool:
+        for item in d.pretest:
+            if rng.random() < 0.04:
+                return False  # left in the middle
+            step = d.step(item)
+            assert isinstance(step, QuestionStep)
+            option, correct = _answer(step, rng, chance(ease[(d.id, item)]))
+            events.append(("pretest", item, {"phase": phase, "option": option, "correct": correct}))
+        return True
+
+    if not pretest("pre", lambda p: 0.7 * p):
+        return events, False
     step = d.step(d.first_step)
     for _ in range(MAX_STEPS):
         if isinstance(step, EndStep):
             break
+        if isinstance(step, RouteStep):  # invisible: nobody leaves there
+            step = d.step(step.pick(score))
+            continue
         if not isinstance(step, SayStep) and rng.random() < 0.04:
             return events, False  # left in the middle
         if isinstance(step, SayStep):
@@ -78,10 +117,10 @@ def _walk(d: Dialog, rng: random.Random, ease: dict[tuple[str, str], float]) -> 
             events.append(("choice", step.id, {"choice": picked.id, "score": picked.score}))
             step = d.step(picked.next)
         elif isinstance(step, QuestionStep):
-            correct = rng.random() < ease[(d.id, step.id)]
-            wrong = [o.id for o in step.options if o.id != step.correct]
-            option = step.correct if correct else rng.choice(wrong)
+            option, correct = _answer(step, rng, ease[(d.id, step.id)])
             asked, right = asked + 1, right + correct
+            if not correct:
+                missed.append(step.id)
             data = {"option": option, "correct": correct, "retry": False}
             events.append(("quiz_answer", step.id, data))
             step = d.step(step.next)
@@ -91,7 +130,9 @@ def _walk(d: Dialog, rng: random.Random, ease: dict[tuple[str, str], float]) -> 
             step = d.step(step.next)
     else:
         return events, False
-    done: dict[str, Any] = {"score": None, "max_score": None, "passed": None}
+    if not pretest("post", lambda p: min(0.97, p + 0.1)):
+        return events, False
+    done: dict[str, Any] = {"score": None, "max_score": None, "passed": None, "ending": step.id}
     if d.kind in ("quiz", "lesson") and asked:
         done |= {"score": right, "max_score": asked}
         if d.kind == "quiz":
@@ -99,7 +140,42 @@ def _walk(d: Dialog, rng: random.Random, ease: dict[tuple[str, str], float]) -> 
     elif d.kind == "exercise":
         done["score"] = score
     events.append(("module_completed", None, done))
+    if done["passed"] is False and rng.random() < 0.5:
+        retried, passed = _retry(d, rng, ease, missed, right, asked)
+        return events + retried, passed
     return events, done["passed"] is not False
+
+
+def _retry(
+    d: Dialog,
+    rng: random.Random,
+    ease: dict[tuple[str, str], float],
+    missed: list[str],
+    right: int,
+    asked: int,
+) -> tuple[list[tuple[str, str | None, dict[str, Any] | None]], bool]:
+    """The learner taps "Retry missed" after failing a quiz: the missed questions again (easier
+    now: the answer was shown), and the score and pass that follow (and so the badge)."""
+    events: list[tuple[str, str | None, dict[str, Any] | None]] = [
+        ("quiz_retry_started", None, {"questions": len(missed)})
+    ]
+    got = 0
+    for item in missed:
+        step = d.step(item)
+        assert isinstance(step, QuestionStep)
+        option, correct = _answer(step, rng, min(0.95, ease[(d.id, item)] + 0.25))
+        got += correct
+        events.append(("quiz_answer", item, {"option": option, "correct": correct, "retry": True}))
+    score = min(right + got, asked)
+    passed = 100 * score >= (d.pass_mark or 0) * asked
+    events.append(
+        (
+            "quiz_retry_completed",
+            None,
+            {"correct": got, "total": len(missed), "score": score, "max_score": asked, "passed": passed},
+        )
+    )
+    return events, passed
 
 
 def seed(

@@ -5,12 +5,14 @@ People are counted by pseudonym only; nothing here reads a name, a phone number 
 Counts of people under 5 are shown as "<5" (`suppress`) wherever results are displayed.
 What a million events would make slow is read from what migration 0012 keeps beside them: the
 JSON figures as indexed columns, and who was active per day, week and month (`daily_active`,
-`weekly_active`, `monthly_active`, kept by triggers on events). The figures are the same as the
+`weekly_active`, `monthly_active`, kept by triggers on events); the learning gain reads the
+pre-test answers' own index (migration 0013). The figures are the same as the
 events give (tests/test_stats_rollups.py keeps the queries over the events to compare).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,6 +94,10 @@ class Filters:
             parts.append(f"{alias}.day < ?")
             params.append(until)
         return self._who(alias, parts, params)
+
+    def who(self, alias: str = "e") -> tuple[str, list[Any]]:
+        """The conditions on who (language, channel, clubs, district, age), without the dates."""
+        return self._who(alias, [], [])
 
     def people(self) -> tuple[str, list[Any]]:
         """A sub-query of the pseudonyms these filters keep, or "" when they keep everyone."""
@@ -380,6 +386,69 @@ async def retention(conn: Conn, f: Filters) -> dict[str, Any]:
     }
 
 
+async def learning_gain(conn: Conn, f: Filters) -> list[dict[str, Any]]:
+    """Per module with a pre-test: the learners who answered its items both before and after, their
+    mean share right before (`pre`) and after (`post`), and the mean gain (`gain`), as fractions.
+
+    A learner's pair for an item is their first `pre` answer to it (when they first met the
+    module: a later `pre`, after a try that got as far as the content, is not "before") and the
+    first `post` answer after that. Each learner's gain is (post right - pre right) / items paired;
+    the module's is the mean over its learners, so gain = post - pre, on the same learners and the
+    same items. The who-filters apply to every answer; the dates to the `post` answer: the gain
+    shown for a period is the gain made in it.
+    """
+    who, who_params = f.who("e")
+    who_post, _ = f.who("x")
+    dates, date_params = Filters(since=f.since, until=f.until).where("pair")
+    # Read from migration 0013's index of pre-test answers alone (item, learner, phase, time): the
+    # first `pre` per item and learner in one pass in order, then a seek to the `post` after it.
+    rows = await _rows(
+        conn,
+        "WITH pre AS MATERIALIZED (SELECT e.dialog_id, e.step_id, e.actor, MIN(e.at) AS at, e.correct AS ok "
+        "FROM events e INDEXED BY events_pretest WHERE e.type = 'pretest' AND e.phase = 'pre' "
+        f"AND {who} GROUP BY e.dialog_id, e.step_id, e.actor), "
+        # MIN(x.at) picks the first `post` after it, and x.correct is that answer's.
+        "pair AS MATERIALIZED (SELECT pre.dialog_id, pre.actor, pre.ok AS pre_ok, MIN(x.at) AS at, "
+        "x.correct AS ok FROM pre JOIN events x INDEXED BY events_pretest ON x.type = 'pretest' "
+        "AND x.dialog_id = pre.dialog_id AND x.step_id = pre.step_id AND x.actor = pre.actor "
+        f"AND x.phase = 'post' AND x.at > pre.at AND {who_post} "
+        "GROUP BY pre.dialog_id, pre.step_id, pre.actor), "
+        "learner AS MATERIALIZED (SELECT pair.dialog_id, pair.actor, COUNT(*) AS items, "
+        "SUM(COALESCE(pair.pre_ok, 0)) AS pre_ok, SUM(COALESCE(pair.ok, 0)) AS post_ok FROM pair "
+        f"WHERE {dates} GROUP BY pair.dialog_id, pair.actor) "
+        "SELECT dialog_id, COUNT(*), AVG(1.0 * pre_ok / items), AVG(1.0 * post_ok / items), "
+        "AVG(1.0 * (post_ok - pre_ok) / items) FROM learner GROUP BY dialog_id ORDER BY dialog_id",
+        [*who_params, *who_params, *date_params],
+    )
+    return [
+        {"module": m, "learners": n, "pre": round(pre, 3), "post": round(post, 3), "gain": round(gain, 3)}
+        for m, n, pre, post, gain in rows
+    ]
+
+
+def present_gain(gains: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Learning gain as shown: fewer than 5 learners hide the learners and every figure of theirs."""
+    return [
+        {
+            "module": g["module"],
+            "learners": suppress(g["learners"]),
+            **{k: g[k] if g["learners"] >= SMALL else "<5" for k in ("pre", "post", "gain")},
+        }
+        for g in gains
+    ]
+
+
+def signed_points(points: int, ngettext: Callable[[str, str, int], str]) -> str:
+    """A gain in percentage points as people read it: "+30 points", "-5 points", "0 points", in
+    the language of `ngettext` (the dashboard's words, or a chat turn's)."""
+    return ngettext("{n} point", "{n} points", abs(points)).format(n=f"{points:+d}" if points else "0")
+
+
+async def shown(conn: Conn, f: Filters) -> dict[str, Any]:
+    """Every figure as shown to people (`present`), with the learning gain per module."""
+    return {**present(await summary(conn, f)), "learning_gain": present_gain(await learning_gain(conn, f))}
+
+
 @dataclass
 class Summary:
     filters: Filters
@@ -493,6 +562,8 @@ def rows(shown: dict[str, Any]) -> list[tuple[str, str, Any]]:
     out += [("badges", k, v) for k, v in shown["badges"].items()]
     out += [("sessions", k, v) for k, v in shown["sessions"].items()]
     out += [("retention", k, v) for k, v in shown["retention"].items()]
+    for g in shown.get("learning_gain", []):
+        out += [("learning_gain", f"{g['module']}.{k}", g[k]) for k in ("learners", "pre", "post", "gain")]
     return out
 
 

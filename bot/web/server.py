@@ -16,11 +16,9 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import App
 from bot.channels.runtime import ChannelRuntime
-from bot.clubs.model import Renderer
-from bot.clubs.scheduler import Scheduler
 from bot.config import Settings
 from bot.delivery.outbox import OutboxSender
-from bot.domains import WEB_ROUTES
+from bot.domains import BACKGROUND, WEB_ROUTES
 from bot.logsafe import mask_secrets
 from bot.storage.maintenance import Maintenance
 from bot.storage.media import MediaStore
@@ -129,12 +127,14 @@ async def serve(settings: Settings) -> None:
     health = Health(app.db, {c.name: "starting" for c in channels}, senders)
     tasks = [asyncio.create_task(s.run(), name=f"outbox-{name}") for name, s in senders.items()]
     tasks.append(asyncio.create_task(app.inbox.run(), name="inbox"))
-    scheduler = Scheduler(
-        app.db,
-        Renderer(app.engine.catalogs, settings.timezone),
-        on_outbox=lambda: [sender.wake() for sender in senders.values()],
-    )
-    tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
+
+    def wake() -> None:
+        for sender in senders.values():
+            sender.wake()
+
+    for name, background in BACKGROUND:  # club reminders, spaced recall
+        work = background(app.db, app.engine.content, app.engine.catalogs, settings, wake)
+        tasks.append(asyncio.create_task(work, name=name))
     # WAL checkpoints when idle, and pruning of finished outbox rows and seen ids.
     tasks.append(asyncio.create_task(Maintenance(app.db, settings).run(), name="maintenance"))
     tasks += [asyncio.create_task(keep_started(c, health), name=f"start-{c.name}") for c in channels]

@@ -172,6 +172,14 @@ class Words:
     def percent(self, rate: float) -> str:
         return format_percent(rate, locale=self.lang)
 
+    def points(self, gain: float | str | None, hidden: str) -> str:
+        """A gain (a difference of two shares) in percentage points: "+30 points"."""
+        if gain is None:
+            return "–"
+        if isinstance(gain, str):
+            return hidden
+        return stats.signed_points(round(100 * gain), self.ngettext)
+
     def rate(self, rate: float | str | None, hidden: str) -> str:
         """A rate as people read it: "80%"; `hidden` when too few people make it; – when none."""
         if rate is None:
@@ -364,7 +372,7 @@ class Dashboard:
         words = _ = self.words(request.query_params.get("lang"))
         f, chosen, problem = await self._filters(request, account, words)
         async with self.db.reader() as conn:
-            shown = stats.present(await stats.summary(conn, f))
+            shown = await stats.shown(conn, f)
             per_club = await stats.sessions_by_club(conn, f)
             visible = await clubs.clubs_by_ids(
                 conn, set(account.club_ids) if account.club_ids is not None else None
@@ -384,6 +392,21 @@ class Dashboard:
             # Rates hidden (or none at all) last: a hidden rate is not a rate of 0.
             key=lambda m: (not isinstance(m["rate"], float), _collation(m["title"])),
         )
+        gains = sorted(
+            (
+                {
+                    "title": words.module(g["module"]),
+                    "learners": g["learners"],
+                    "hidden": not isinstance(g["gain"], float),
+                    "pre": words.rate(g["pre"], too_few_learners),
+                    "post": words.rate(g["post"], too_few_learners),
+                    "gain": words.points(g["gain"], too_few_learners),
+                }
+                for g in shown["learning_gain"]
+            ),
+            # As the modules: too few learners to say, last.
+            key=lambda g: (g["hidden"], _collation(g["title"])),
+        )
         # present() hides a rate built on too few answers; those rows go last, whatever their rate.
         questions = sorted(shown["hardest_questions"], key=lambda q: not isinstance(q["rate"], float))
         sessions = shown["sessions"]
@@ -395,6 +418,7 @@ class Dashboard:
             "title": _("Dashboard"),
             "username": account.username,
             "scope": _("all clubs") if account.club_ids is None else ", ".join(c.name for c in visible),
+            "all_clubs": account.club_ids is None,  # staff: the unclear-texts queue is theirs
             "clubs": visible,
             "districts": sorted({c.district for c in visible}),
             "filters": chosen,
@@ -407,6 +431,7 @@ class Dashboard:
                 "week_4": words.rate(shown["retention"]["week_4"], too_few_learners),
             },
             "modules": modules,
+            "gains": gains,
             "per_club": per_club,
             "charts": {
                 "active": charts.columns(shown["active_by_day"], _("max {n}")),
@@ -453,7 +478,7 @@ class Dashboard:
             return RedirectResponse("/dashboard/login", status_code=303)
         f, _, _ = await self._filters(request, account, self.words(request.query_params.get("lang")))
         async with self.db.reader() as conn:
-            shown = stats.present(await stats.summary(conn, f))
+            shown = await stats.shown(conn, f)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["metric", "key", "value"])
