@@ -33,8 +33,10 @@ async def seed(app: App) -> dict[str, clubs.Club]:
         chat = Chat(app, address=f"learner{n}")
         await chat.onboard()
         await chat.send(f"join {club.code}")
-        for answer in ("2", "1", "1", "2", "1"):  # Quizzes → the first quiz → three answers
+        for answer in ("2", "1"):  # Quizzes → the first quiz
             await chat.send(answer)
+        for k in range(8):  # to its end, a third of the answers wrong: a hardest question exists
+            await chat.answer(right=(k + n) % 3 != 0)
     return {"huye": huye, "nyabihu": nyabihu}
 
 
