@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     backup = dsub.add_parser("backup", help="copy the live database safely (SQLite online backup)")
     backup.add_argument("file", type=Path, help="where to write the copy")
     dsub.add_parser("prune", help="remove finished outbox messages and seen ids older than OUTBOX_KEEP_DAYS")
+    copy = dsub.add_parser("copy", help="copy this SQLite database into PostgreSQL (safe to re-run)")
+    copy.add_argument("--to", required=True, metavar="URL", help="the PostgreSQL database: postgresql://...")
+    copy.add_argument(
+        "--force", action="store_true", help="copy even if PostgreSQL has newer activity (workers run on it)"
+    )
     return p
 
 
@@ -97,12 +102,31 @@ def _review_status(settings: Settings) -> int:
     return 0
 
 
+def _copy(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.config import is_postgres, shown_url
+    from bot.storage.copy import copy_to_postgres
+
+    if settings.postgres:
+        raise ConfigError("db copy reads a SQLite database: DATABASE_URL must be sqlite:///...")
+    if not is_postgres(args.to):
+        raise ConfigError(f"db copy --to: {shown_url(args.to)} is not a postgresql:// URL")
+    copied = copy_to_postgres(settings.database_path, args.to, force=args.force)
+    for table, rows in copied.tables.items():
+        print(f"{table}: {rows} row(s)")
+    print(
+        f"copied {copied.rows} row(s) in {len(copied.tables)} tables to {shown_url(args.to)}; counts verified"
+    )
+    return 0
+
+
 async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    if args.db_command == "copy":
+        return _copy(settings, args)
     # Pruning needs migration 0008, which keeps invitations' delivery figures as rows go.
-    db = await Database.open(settings.database_path, migrate=args.db_command in ("migrate", "prune"))
+    db = await Database.open(settings.database_url, migrate=args.db_command in ("migrate", "prune"))
     try:
         if args.db_command == "migrate":
-            print(f"{settings.database_path}: schema version {await db.version()}")
+            print(f"{settings.database_name}: schema version {await db.version()}")
         elif args.db_command == "prune":
             from bot.storage.maintenance import Maintenance
 
@@ -111,9 +135,21 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
                 f"pruned {pruned.outbox} outbox message(s) and {pruned.inbound_seen} seen inbound id(s) "
                 f"older than {settings.outbox_keep_days} days (OUTBOX_KEEP_DAYS)"
             )
+        elif settings.postgres:
+            from bot.storage.postgres_db import PostgresDatabase
+
+            assert isinstance(db, PostgresDatabase)
+            # Not done, and not pretended: PostgreSQL's own tool makes the consistent copy.
+            print(db.backup_command(args.file))
+            print(
+                "not backed up: on PostgreSQL, run the pg_dump command above "
+                "(the password from PGPASSWORD or ~/.pgpass)",
+                file=sys.stderr,
+            )
+            return 1
         else:
             await db.backup(args.file)
-            print(f"backed up {settings.database_path} to {args.file}")
+            print(f"backed up {settings.database_name} to {args.file}")
     finally:
         await db.close()
     return 0
@@ -167,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         mask_secrets(settings)
-        if _needs_database(args):
+        if _needs_database(args) and not settings.postgres:
             preflight.check(settings.database_path, may_create=_may_create_database(args))
         if args.command == "content":
             if args.content_command == "check":

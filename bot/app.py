@@ -48,7 +48,7 @@ class App:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"safeguarding: {exc}") from exc
         early_warning = EarlyWarning.load(settings.reports_file, settings.areas_dir, settings.reports_open)
-        db = await Database.open(settings.database_path)
+        db = await Database.open(settings.database_url)
         engine = Engine(
             db,
             content,

@@ -23,15 +23,29 @@ class ConfigError(ValueError):
     """A setting is present but unusable; the message says which and why."""
 
 
-def sqlite_path(database_url: str) -> Path:
-    """Turn `sqlite:///relative.db` or `sqlite:////abs/path.db` into a path.
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
-    The URL form (rather than a bare path) leaves room for `postgresql://` later.
-    """
+
+def is_postgres(database_url: str) -> bool:
+    return urlparse(database_url).scheme in POSTGRES_SCHEMES
+
+
+def shown_url(database_url: str) -> str:
+    """The URL without its password, to print and log."""
     parsed = urlparse(database_url)
+    if parsed.password is None:
+        return database_url
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()
+
+
+def sqlite_path(database_url: str) -> Path:
+    """Turn `sqlite:///relative.db` or `sqlite:////abs/path.db` into a path."""
+    parsed = urlparse(database_url)
+    if parsed.scheme in POSTGRES_SCHEMES:
+        raise ConfigError(f"DATABASE_URL: {shown_url(database_url)} is a PostgreSQL database, not a file")
     if parsed.scheme != "sqlite":
         raise ConfigError(
-            f"DATABASE_URL: only sqlite:/// URLs are supported for now, got scheme {parsed.scheme!r}"
+            f"DATABASE_URL: sqlite:/// and postgresql:// URLs are supported, got scheme {parsed.scheme!r}"
         )
     raw = database_url[len("sqlite:///") :] if database_url.startswith("sqlite:///") else parsed.path
     if not raw:
@@ -145,16 +159,31 @@ class Settings:
     outbox_retry_hours: int = 24
     # Days a finished outbox message (sent, delivered, read, failed) and a seen inbound id are kept.
     outbox_keep_days: int = 30
+    # Where the bot keeps the files it makes (certificates); by default next to a SQLite
+    # database, and ./data/media with PostgreSQL.
+    media_root: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def postgres(self) -> bool:
+        return is_postgres(self.database_url)
+
+    @property
     def database_path(self) -> Path:
+        """The SQLite file (a ConfigError on PostgreSQL, which has none)."""
         return sqlite_path(self.database_url)
 
     @property
+    def database_name(self) -> str:
+        """The database as an operator knows it: the file, or the URL without its password."""
+        return shown_url(self.database_url) if self.postgres else str(self.database_path)
+
+    @property
     def media_dir(self) -> Path:
-        """Files the bot makes (certificates), next to the database."""
-        return self.database_path.parent / "media"
+        """Files the bot makes (certificates)."""
+        if self.media_root is not None:
+            return self.media_root
+        return Path("data") / "media" if self.postgres else self.database_path.parent / "media"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
@@ -204,7 +233,9 @@ class Settings:
             session_reminders=_hours(env, "SESSION_REMINDERS", (24, 2)),
             outbox_retry_hours=_positive(env, "OUTBOX_RETRY_HOURS", 24),
             outbox_keep_days=_days(env, "OUTBOX_KEEP_DAYS", 30),
+            media_root=Path(env["MEDIA_DIR"]) if env.get("MEDIA_DIR") else None,
             extra=dict(env),
         )
-        settings.database_path  # noqa: B018 - validate the URL early, with a clear message
+        if not settings.postgres:
+            settings.database_path  # noqa: B018 - validate the URL early, with a clear message
         return settings

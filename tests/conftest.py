@@ -1,10 +1,25 @@
-"""Shared fixtures: a real bot on a real SQLite file in a temporary directory."""
+"""Shared fixtures: a real bot on a real database, SQLite or PostgreSQL.
+
+The `settings` fixture runs each test that uses it on both backends: on a SQLite file in a
+temporary directory, and on a new database made for the test on the PostgreSQL server at
+TEST_POSTGRES_URL (dropped afterwards). With no server there, the PostgreSQL runs are skipped
+with the reason; TEST_BACKENDS=sqlite runs SQLite's alone. A test that is about SQLite itself
+(its files, WAL, pragmas) is marked `@pytest.mark.sqlite_only("why")`.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
-from collections.abc import AsyncIterator
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
@@ -24,13 +39,172 @@ SAMPLE_DIALOGS = [
 ]
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    dialogs = tmp_path / "dialogs"
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = [b.strip() for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test is about SQLite itself; it is not run on PostgreSQL"
+    )
+
+
+class PostgresServer:
+    """The server at TEST_POSTGRES_URL: one migrated template, and a copy of it per test."""
+
+    def __init__(self) -> None:
+        self.admin: Any = None
+        self.unreachable: str | None = None
+        self.template: str | None = None
+
+    def connect(self) -> None:
+        import psycopg
+
+        try:
+            self.admin = psycopg.connect(TEST_POSTGRES_URL, autocommit=True, connect_timeout=3)
+        except psycopg.OperationalError as exc:
+            shown = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", TEST_POSTGRES_URL)  # no password shown
+            self.unreachable = f"no PostgreSQL server reachable at TEST_POSTGRES_URL={shown}: " + " ".join(
+                str(exc).split()
+            )
+
+    def url(self, name: str) -> str:
+        return urlparse(TEST_POSTGRES_URL)._replace(path=f"/{name}").geturl()
+
+    def new_database(self) -> str:
+        """A new database, migrated (a copy of the template, made once per run)."""
+        if self.admin is None and self.unreachable is None:
+            self.connect()
+        if self.unreachable:
+            pytest.skip(self.unreachable)
+        if self.template is None:
+            import psycopg
+
+            from bot.storage.schema import migrate_postgres
+
+            template = f"clubspeak_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            self.admin.execute(f'CREATE DATABASE "{template}"')
+            with psycopg.connect(self.url(template), autocommit=True) as conn:
+                migrate_postgres(conn)
+            self.template = template
+        name = f"clubspeak_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        self.admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def drop(self, name: str) -> None:
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        if self.admin is not None:
+            if self.template:
+                self.drop(self.template)
+            self.admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+def sample_dialogs(root: Path) -> Path:
+    # Not root/"dialogs": fixtures that bring their own curriculum write there, on top of `settings`.
+    dialogs = root / "sample_dialogs"
     for name in SAMPLE_DIALOGS:
         (dialogs / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(Settings().dialogs_dir / name, dialogs / name)
-    return Settings(database_url=f"sqlite:///{tmp_path / 'clubspeak.db'}", dialogs_dir=dialogs)
+    return dialogs
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_server: PostgresServer
+) -> Iterator[Settings]:
+    dialogs = sample_dialogs(tmp_path)
+    base = Settings(database_url=f"sqlite:///{tmp_path / 'clubspeak.db'}", dialogs_dir=dialogs)
+    if request.param == "sqlite":
+        yield base
+        return
+    if marker := request.node.get_closest_marker("sqlite_only"):
+        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else marker.kwargs.get('reason', '')}")
+    name = postgres_server.new_database()
+    try:
+        yield replace(base, database_url=postgres_server.url(name), media_root=tmp_path / "media")
+    finally:
+        postgres_server.drop(name)
+
+
+def on_backend(own: Settings, settings: Settings) -> Settings:
+    """A test's own settings (its dialogs, its channels) on the database of `settings`, so that
+    it runs on both backends too."""
+    if not settings.postgres:
+        return own
+    return replace(own, database_url=settings.database_url, media_root=settings.media_root)
+
+
+@contextmanager
+def plain_connection(settings: Settings) -> Iterator[Any]:
+    """A synchronous connection to the test's database, on either backend, that takes SQLite's
+    SQL (`conn.execute(sql, params)`); what it wrote is committed when the block ends."""
+    if not settings.postgres:
+        conn = sqlite3.connect(settings.database_path)
+        try:
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+        return
+    from bot.storage.postgres import Raw, open_sync
+
+    raw = Raw(open_sync(settings.database_url))  # autocommit: each statement commits
+    try:
+        yield raw
+    finally:
+        raw.conn.close()
+
+
+async def table_names(app: App) -> list[str]:
+    """The names of the bot's tables, on either backend."""
+    if app.settings.postgres:
+        sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    return [r[0] for r in await app.db.conn.execute_fetchall(sql)]
+
+
+async def column_names(app: App, table: str) -> list[str]:
+    """The columns of one of the bot's tables, in order, on either backend."""
+    if app.settings.postgres:
+        rows = await app.db.conn.execute_fetchall(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        return [r[0] for r in rows]
+    return [r[1] for r in await app.db.conn.execute_fetchall(f"PRAGMA table_info({table})")]
+
+
+async def ids_taken(app: App, *tables: str) -> None:
+    """After rows were written with explicit ids: on PostgreSQL, the tables' identity sequences
+    move past them (SQLite takes the largest id + 1 by itself)."""
+    if app.settings.postgres:
+        for table in tables:
+            await app.db.conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), MAX(id)) FROM {table} "
+                "HAVING MAX(id) > 0"
+            )
+
+
+async def insert_id(conn: Any, sql: str, parameters: tuple[Any, ...]) -> int:
+    """INSERT one row and return its id (`RETURNING id`: PostgreSQL has no lastrowid)."""
+    rows = await conn.execute_fetchall(f"{sql} RETURNING id", parameters)
+    return int(rows[0][0])
+
+
+def database_env(settings: Settings) -> dict[str, str]:
+    """The environment a `python -m bot …` subprocess needs to use the test's database."""
+    return {"DATABASE_URL": settings.database_url, "MEDIA_DIR": str(settings.media_dir)}
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from bot.delivery.outbox import OutboxSender
 from bot.messages import Inbound, utcnow
 from bot.storage import repo
 from tests import fake_telegram, fake_twilio
+from tests.conftest import on_backend
 
 MEMBERS = 2000
 INVITE_TEMPLATE = "HX" + "b" * 32
@@ -68,7 +69,9 @@ async def seed(app: App) -> clubs.Session:
     return session
 
 
-async def test_an_invitation_reaches_2000_members_on_both_channels_once_each(tmp_path: Path) -> None:
+async def test_an_invitation_reaches_2000_members_on_both_channels_once_each(
+    tmp_path: Path, settings: Settings
+) -> None:
     templates = tmp_path / "templates.yaml"
     templates.write_text(
         "templates:\n  session_invitation:\n    variables: [club, when, place]\n"
@@ -80,7 +83,7 @@ async def test_an_invitation_reaches_2000_members_on_both_channels_once_each(tmp
         fake_twilio.running(fake_twilio.FakeTwilio()) as tw,
     ):
         settings = replace(
-            Settings(database_url=f"sqlite:///{tmp_path / 'bot.db'}"),
+            on_backend(Settings(database_url=f"sqlite:///{tmp_path / 'bot.db'}"), settings),
             telegram_bot_token=tg.token,
             telegram_api_url=tg.url,
             twilio_account_sid=fake_twilio.ACCOUNT_SID,

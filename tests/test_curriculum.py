@@ -21,7 +21,7 @@ from bot.content.models import ChoicesStep, Dialog, FreeTextStep, QuestionStep
 from bot.i18n import LANGUAGES, Catalogs
 from bot.learning.screens import KIND_LABELS
 from bot.messages import Outbound
-from tests.conftest import Chat
+from tests.conftest import Chat, on_backend
 
 REAL = Settings()
 CONTENT, ERRORS = load_content(REAL.dialogs_dir, Catalogs.load(REAL.locales_dir))
@@ -72,8 +72,8 @@ async def completions(app: App, dialog_id: str) -> int:
 
 
 @pytest.fixture
-async def real_app(tmp_path: Path) -> App:
-    app = await App.create(Settings(database_url=f"sqlite:///{tmp_path / 'walk.db'}"))
+async def real_app(tmp_path: Path, settings: Settings) -> App:
+    app = await App.create(on_backend(Settings(database_url=f"sqlite:///{tmp_path / 'walk.db'}"), settings))
     yield app
     await app.close()
 

@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
+from bot.config import Settings
 from bot.messages import Outbound
-from tests.conftest import Chat
+from tests.conftest import Chat, on_backend
 from tests.fixtures.curriculum2.support import settings_with
 
 MODULES = ("valid/branching.yaml", "valid/pretest_quiz.yaml", "valid/plain_quiz.yaml")
 
 
 @pytest.fixture
-async def c2(tmp_path: Path) -> AsyncIterator[App]:
-    app = await App.create(settings_with(tmp_path, *MODULES))
+async def c2(tmp_path: Path, settings: Settings) -> AsyncIterator[App]:
+    app = await App.create(on_backend(settings_with(tmp_path, *MODULES), settings))
     try:
         yield app
     finally:

@@ -90,3 +90,15 @@ def test_a_missing_source_or_an_unreachable_server_is_explained(tmp_path: Path, 
         copy_to_postgres(
             source, "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", say=lambda _: None
         )
+
+
+def test_the_command_line_copies_and_explains_a_wrong_url(source: Path, target: str) -> None:
+    env = os.environ | {"DATABASE_URL": f"sqlite:///{source}"}
+    parts = psycopg.conninfo.conninfo_to_dict(target)
+    auth = f"{parts.get('user', '')}:{parts['password']}" if parts.get("password") else parts.get("user", "")
+    url = f"postgresql://{auth}@{parts.get('host', '127.0.0.1')}:{parts.get('port', 5432)}/{parts['dbname']}"
+    done = run_bot("db", "copy", "--to", url, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "counts verified" in done.stdout and "events: " in done.stdout
+    wrong = run_bot("db", "copy", "--to", "mysql://nope", env=env)
+    assert wrong.returncode != 0 and "not a postgresql:// URL" in wrong.stderr

@@ -28,17 +28,19 @@ def counting_hops(app: App) -> Iterator[list[int]]:
     """Count the calls into the writer connection's thread while the block runs."""
     hops = [0]
     conn = app.db.conn
-    original = conn._execute
+    # aiosqlite's door into its thread, or the PostgreSQL connection's (bot/storage/postgres.py).
+    door = "in_thread" if hasattr(conn, "in_thread") else "_execute"
+    original = getattr(conn, door)
 
     async def counted(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         hops[0] += 1
         return await original(fn, *args, **kwargs)
 
-    conn._execute = counted  # type: ignore[method-assign]
+    setattr(conn, door, counted)
     try:
         yield hops
     finally:
-        del conn._execute
+        delattr(conn, door)
 
 
 async def hops_for(app: App, chat: Chat, text: str | None = None, tap: int | None = None) -> int:

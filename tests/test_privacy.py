@@ -25,7 +25,7 @@ from bot.stats import cli as stats_cli
 from bot.storage import repo
 from bot.storage.media import MediaStore
 from bot.web.server import build_web
-from tests.conftest import Chat
+from tests.conftest import Chat, table_names
 from tests.fake_telegram import FakeBotAPI, wait_for
 from tests.fake_telegram import running as telegram_running
 from tests.fake_twilio import ACCOUNT_SID, PUBLIC_URL
@@ -44,7 +44,7 @@ async def rows(app: App, sql: str, *params: object) -> list[tuple[Any, ...]]:
 async def everywhere(app: App, *needles: str) -> list[tuple[str, str]]:
     """Every (table, value) in the database that contains one of `needles`."""
     found = []
-    for (table,) in await rows(app, "SELECT name FROM sqlite_master WHERE type = 'table'"):
+    for table in await table_names(app):
         for row in await rows(app, f"SELECT * FROM {table}"):
             for value in row:
                 if isinstance(value, str) and any(n in value for n in needles):
@@ -190,6 +190,10 @@ async def test_mydata_shows_events_clubs_invitations_messages_and_escalations(se
 def on_disk(app: App, *needles: str) -> list[str]:
     """The files (database, -wal) whose bytes contain one of `needles`."""
     path = app.db.path
+    if path is None:
+        # PostgreSQL: no file of ours. Its dead row versions stay in the table's pages until
+        # VACUUM; scrubbing them after an erasure is part of #18's next step.
+        return []
     found = []
     for file in (path, path.with_name(path.name + "-wal")):
         data = file.read_bytes() if file.exists() else b""
@@ -197,6 +201,7 @@ def on_disk(app: App, *needles: str) -> list[str]:
     return found
 
 
+@pytest.mark.sqlite_only("the bytes of SQLite's database file and WAL on disk")
 async def test_after_delete_the_words_are_in_neither_the_database_file_nor_the_wal(app: App) -> None:
     async def reflect(chat: Chat, name: str, words: str) -> None:
         await chat.send("hello", name=name)

@@ -104,6 +104,9 @@ async def test_dashboard_stats_export_and_backup_answer_while_the_writer_holds_i
         exported = capsys.readouterr().out
         assert "message_in" in exported and "u_uncommitted" not in exported
 
+        if settings.postgres:  # pg_dump's, not the bot's (test_storage_and_outbox)
+            await conn.execute("ROLLBACK")
+            return
         await guarded(app.db.backup(tmp_path / "copy.db"))
         await conn.execute("ROLLBACK")
     with sqlite3.connect(tmp_path / "copy.db") as copy:
@@ -111,6 +114,7 @@ async def test_dashboard_stats_export_and_backup_answer_while_the_writer_holds_i
         assert copy.execute("SELECT COUNT(*) FROM events WHERE actor = 'u_uncommitted'").fetchone() == (0,)
 
 
+@pytest.mark.sqlite_only("SQLite's WAL file and its checkpoints; PostgreSQL checkpoints its own log")
 async def test_checkpoints_run_off_the_writer_and_empty_the_wal_when_quiet(
     app: App, chat: Chat, settings: Settings
 ) -> None:
@@ -127,6 +131,7 @@ async def test_checkpoints_run_off_the_writer_and_empty_the_wal_when_quiet(
     assert await maintenance.checkpoint_if_due() == "PASSIVE"
 
 
+@pytest.mark.sqlite_only("SQLite's WAL file and its checkpoints; PostgreSQL checkpoints its own log")
 async def test_truncate_gives_way_to_a_reader_instead_of_waiting(
     app: App, chat: Chat, settings: Settings
 ) -> None:
@@ -141,6 +146,7 @@ async def test_truncate_gives_way_to_a_reader_instead_of_waiting(
         await reader.execute("COMMIT")
 
 
+@pytest.mark.sqlite_only("SQLite's WAL file and its checkpoints; PostgreSQL checkpoints its own log")
 async def test_the_wal_stays_bounded_under_writes_that_never_pause(app: App, settings: Settings) -> None:
     """Under steady load a PASSIVE checkpoint never catches the writer, so SQLite never starts
     the WAL over and it grew without end (3.3 GB after 80k messages). Once it is past its

@@ -16,11 +16,11 @@ import yaml
 
 from bot.app import App
 from bot.channels.whatsapp import WhatsAppChannel
-from bot.config import PROJECT_ROOT
+from bot.config import PROJECT_ROOT, Settings
 from bot.learning import recall
 from bot.learning.recall import RecallSender
 from bot.messages import Outbound, utcnow
-from tests.conftest import Chat
+from tests.conftest import Chat, on_backend
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, FakeTwilio, running
 from tests.fixtures.curriculum2.support import settings_with
 
@@ -56,8 +56,8 @@ class Learner(Chat):
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    app = await App.create(settings_with(tmp_path, *MODULES))
+async def app(tmp_path: Path, settings: Settings) -> AsyncIterator[App]:
+    app = await App.create(on_backend(settings_with(tmp_path, *MODULES), settings))
     try:
         yield app
     finally:

@@ -17,6 +17,7 @@ from bot.messages import utcnow
 from bot.stats import metrics as stats
 from bot.storage.maintenance import Maintenance, Pruned
 from bot.storage.repo import iso
+from tests.conftest import database_env, ids_taken
 
 NOW = datetime.fromisoformat("2026-11-20T12:00:00+00:00")
 OLD, RECENT = timedelta(days=40), timedelta(days=5)  # before NOW
@@ -66,6 +67,7 @@ async def build(app: App, now: datetime = NOW) -> None:
                 "VALUES (1, ?, ?, ?, ?, ?)",
                 (n, n, "yes" if n % 2 else "no", 1 if n % 4 == 1 else None, iso(at)),
             )
+        await ids_taken(app, "clubs", "club_sessions", "users", "outbox")
         # A reply that was never an invitation, and a recent one whose last change is old.
         await conn.execute(
             "INSERT INTO outbox (user_id, channel, address, payload, status, created_at, updated_at) "
@@ -160,7 +162,7 @@ async def test_db_prune_on_the_command_line_prints_counts(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=tmp_path,
-        env={**os.environ, "DATABASE_URL": settings.database_url, "OUTBOX_KEEP_DAYS": "10"},
+        env={**os.environ, **database_env(settings), "OUTBOX_KEEP_DAYS": "10"},
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 0, err.decode()

@@ -15,7 +15,7 @@ from bot.care.safeguarding import Safeguarding, Severity
 from bot.config import Settings
 from bot.delivery.outbox import Delivery, OutboxSender
 from bot.messages import Inbound
-from tests.conftest import Chat
+from tests.conftest import Chat, table_names
 
 OFFICER = ("console", "officer-1")
 
@@ -191,9 +191,7 @@ async def test_delete_erases_every_trace_but_the_aggregates(guarded_app: App) ->
 
     await OutboxSender(app.db, Sink()).run_once()
     found = []
-    async with app.db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
-        tables = [r[0] for r in await cur.fetchall()]
-    for table in tables:
+    for table in await table_names(app):
         async with app.db.conn.execute(f"SELECT * FROM {table}") as cur:
             for row in await cur.fetchall():
                 for value in tuple(row):

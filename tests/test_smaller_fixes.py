@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.delivery.outbox import OutboxSender
 from bot.messages import Outbound
+from tests.conftest import database_env, plain_connection
 from tests.test_clubs import make_club, member
 from tests.test_storage_and_outbox import RecordingTransport, enqueue
 
@@ -35,15 +35,18 @@ async def test_leaving_with_a_mistyped_code_changes_nothing_and_says_so(app: App
 
 
 def test_db_migrate_refuses_a_database_newer_than_the_code(settings: Settings) -> None:
-    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    env = {**os.environ, **database_env(settings)}
 
     def migrate() -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "bot", "db", "migrate"]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
     assert migrate().returncode == 0
-    with sqlite3.connect(settings.database_path) as conn:
-        conn.execute("PRAGMA user_version = 99")
+    with plain_connection(settings) as conn:
+        if settings.postgres:
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (99, '0099_future.sql')")
+        else:
+            conn.execute("PRAGMA user_version = 99")
     refused = migrate()
     assert refused.returncode != 0
     assert "schema version 99, newer than this bot knows" in refused.stderr
@@ -110,7 +113,7 @@ def test_env_example_lists_every_setting() -> None:
 
 
 def test_output_into_a_closed_pipe_ends_quietly(settings: Settings) -> None:
-    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    env = {**os.environ, **database_env(settings)}
     subprocess.run([sys.executable, "-m", "bot", "db", "migrate"], env=env, check=True, capture_output=True)
     done = subprocess.run(
         # far more than a pipe holds, so the writes go on after `head` has gone

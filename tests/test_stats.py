@@ -9,6 +9,7 @@ import pytest
 
 from bot.app import App
 from bot.stats import metrics as stats
+from tests.conftest import insert_id
 
 
 def at(day: int, hour: int = 10) -> str:
@@ -21,22 +22,22 @@ async def data(app: App) -> dict[str, int]:
     await conn.execute("BEGIN")
     clubs = {}
     for code, name, district in (("AAAAA", "Huye Club", "Huye"), ("BBBBB", "Nyabihu Club", "Nyabihu")):
-        cur = await conn.execute(
+        clubs[code] = await insert_id(
+            conn,
             "INSERT INTO clubs (code, name, district, language, created_at) VALUES (?, ?, ?, 'rw', ?)",
             (code, name, district, at(1)),
         )
-        clubs[code] = cur.lastrowid
     users = {}
     for pseudonym, age, club in (("p1", "18_24", "AAAAA"), ("p2", "16_17", "AAAAA"), ("p3", "25p", "BBBBB")):
-        cur = await conn.execute(
+        users[pseudonym] = await insert_id(
+            conn,
             "INSERT INTO users (channel, address, pseudonym, age_band, created_at) "
             "VALUES ('console', ?, ?, ?, ?)",
             (pseudonym, pseudonym, age, at(1)),
         )
-        users[pseudonym] = cur.lastrowid
         await conn.execute(
             "INSERT INTO memberships (club_id, user_id, joined_at) VALUES (?, ?, ?)",
-            (clubs[club], cur.lastrowid, at(1)),
+            (clubs[club], users[pseudonym], at(1)),
         )
     events = [
         # p4 deleted their data: their pseudonymous events still count in totals.
@@ -68,14 +69,15 @@ async def data(app: App) -> dict[str, int]:
             for t, p, d, dlg, step, extra in events
         ],
     )
-    cur = await conn.execute(
+    session = await insert_id(
+        conn,
         "INSERT INTO club_sessions (club_id, starts_at, place, topic, created_at) "
         "VALUES (?, ?, 'Hall', 'T', ?)",
         (clubs["AAAAA"], at(20), at(10)),
     )
-    session = cur.lastrowid
     for user, rsvp, attended, status in (("p1", "yes", 1, "delivered"), ("p2", "no", None, "sent")):
-        cur = await conn.execute(
+        outbox_id = await insert_id(
+            conn,
             "INSERT INTO outbox (user_id, channel, address, payload, status, created_at, updated_at) "
             "VALUES (?, 'console', ?, '{}', ?, ?, ?)",
             (users[user], user, status, at(10), at(10)),
@@ -83,7 +85,7 @@ async def data(app: App) -> dict[str, int]:
         await conn.execute(
             "INSERT INTO invitations (session_id, user_id, outbox_id, rsvp, attended, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (session, users[user], cur.lastrowid, rsvp, attended, at(10)),
+            (session, users[user], outbox_id, rsvp, attended, at(10)),
         )
     await conn.execute("COMMIT")
     return clubs

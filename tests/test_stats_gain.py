@@ -35,7 +35,7 @@ from bot.stats import metrics as stats
 from bot.stats.dashboard.accounts import add_account
 from bot.storage import repo
 from bot.web.server import build_web
-from tests.conftest import Chat
+from tests.conftest import Chat, insert_id, on_backend
 from tests.test_dashboard import PASSWORD, login
 
 
@@ -156,7 +156,7 @@ def locales(dialogs_dir: Path, target: Path) -> Path:
 
 
 @pytest.fixture
-def gain_settings(tmp_path: Path) -> Settings:
+def gain_settings(tmp_path: Path, settings: Settings) -> Settings:
     dialogs = tmp_path / "dialogs"
     for name in ("system/welcome.yaml", "system/help.yaml"):
         (dialogs / name).parent.mkdir(parents=True, exist_ok=True)
@@ -164,11 +164,12 @@ def gain_settings(tmp_path: Path) -> Settings:
     (dialogs / "modules").mkdir()
     for name, text in MODULES.items():
         (dialogs / "modules" / name).write_text(text, encoding="utf-8")
-    return Settings(
+    own = Settings(
         database_url=f"sqlite:///{tmp_path / 'gain.db'}",
         dialogs_dir=dialogs,
         locales_dir=locales(dialogs, tmp_path / "locales"),
     )
+    return on_backend(own, settings)
 
 
 @pytest.fixture
@@ -264,12 +265,12 @@ async def taken(app: App) -> dict[str, int]:
         b = await learner(app, f"gain-b{n}", day(3, 8 + n))
         await take(b, "gain_b", (False, False), (True, True))
     async with app.db.transaction() as conn:
-        cur = await conn.execute(
+        club = await insert_id(
+            conn,
             "INSERT INTO clubs (code, name, district, language, created_at) "
             "VALUES ('GAINA', 'Huye Club', 'Huye', 'rw', ?)",
             (day(0).isoformat(),),
         )
-        club = cur.lastrowid
         await conn.execute(
             "INSERT INTO memberships (club_id, user_id, joined_at) SELECT ?, id, ? FROM users "
             "WHERE address IN ('gain-l1', 'gain-l2', 'gain-l3')",
@@ -474,12 +475,14 @@ async def test_the_demo_data_shows_the_gain_follows_routes_and_retries(app: App)
 
     # Retries after a failed quiz: the score adds what the retry got right, and passes as a quiz does.
     retries = await query(
-        "SELECT json_extract(data, '$.correct'), json_extract(data, '$.total'), score, max_score, passed "
+        # JSON numbers as integers on both backends (json_extract gives text on PostgreSQL).
+        "SELECT CAST(json_extract(data, '$.correct') AS INTEGER), "
+        "CAST(json_extract(data, '$.total') AS INTEGER), score, max_score, passed "
         "FROM events WHERE type = 'quiz_retry_completed'"
     )
     assert retries and any(passed for *_, passed in retries) and not all(passed for *_, passed in retries)
     for got, total, score, max_score, passed in retries:
         assert max_score == 5 and 0 <= got <= total and score <= max_score
         assert passed == (score >= 3)
-    retried = await query("SELECT COUNT(*) FROM events WHERE type = 'quiz_answer' AND retry")
+    retried = await query("SELECT COUNT(*) FROM events WHERE type = 'quiz_answer' AND retry = 1")
     assert retried[0][0] == sum(total for _, total, *_ in retries)

@@ -25,7 +25,7 @@ from bot.learning import unclear
 from bot.messages import Outbound, utcnow
 from bot.stats.dashboard.accounts import add_account
 from bot.web.server import build_web
-from tests.conftest import Chat
+from tests.conftest import Chat, on_backend
 
 MODULE = """
 id: hoe
@@ -182,13 +182,11 @@ def make_dialogs(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[App]:
+async def bot(tmp_path: Path, settings: Settings) -> AsyncIterator[App]:
     dialogs = make_dialogs(tmp_path)
     locales = write_catalogs(dialogs, tmp_path / "locales")
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'u.db'}", dialogs_dir=dialogs, locales_dir=locales
-    )
-    app = await App.create(settings)
+    own = Settings(database_url=f"sqlite:///{tmp_path / 'u.db'}", dialogs_dir=dialogs, locales_dir=locales)
+    app = await App.create(on_backend(own, settings))
     try:
         yield app
     finally:

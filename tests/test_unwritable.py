@@ -1,7 +1,8 @@
 """When the database cannot take writes, nothing is acknowledged, and nothing is lost.
 
-The writer connection is switched to `PRAGMA query_only`, so every write fails inside SQLite
-the way a full or read-only disk makes it fail. (tests/test_disk_full.py does it with a real
+The writer connection is switched to `PRAGMA query_only` (on PostgreSQL, to read-only
+transactions), so every write fails inside the database the way a full or read-only disk
+makes it fail. (tests/test_disk_full.py does it with a real
 full filesystem, through the real process.)
 """
 
@@ -20,7 +21,10 @@ from tests.test_telegram import bot_running
 
 
 async def writable(app: App, yes: bool) -> None:
-    await app.db.conn.execute(f"PRAGMA query_only={0 if yes else 1}")
+    if app.settings.postgres:
+        await app.db.conn.execute(f"SET default_transaction_read_only = {'off' if yes else 'on'}")
+    else:
+        await app.db.conn.execute(f"PRAGMA query_only={0 if yes else 1}")
 
 
 @contextlib.asynccontextmanager

@@ -53,7 +53,7 @@ def _user_ref(value: str) -> tuple[str, str]:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_url)
     try:
         if args.command == "escalations":
             return await _escalations(db, args)

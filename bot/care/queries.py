@@ -47,7 +47,8 @@ async def list_escalations(conn: Conn, status: str | None = "open") -> list[dict
         "COUNT(o.id) FILTER (WHERE o.status IN ('sent', 'delivered', 'read')) AS delivered, "
         "COUNT(o.id) FILTER (WHERE o.status IN ('queued', 'sending', 'held')) AS undelivered "
         "FROM escalations e LEFT JOIN outbox o ON json_extract(o.payload, '$.key') = 'safeguarding_alert' "
-        "AND json_extract(o.payload, '$.args.id') = e.id"
+        # Compared as text: a JSON number is an integer on SQLite, text on PostgreSQL.
+        "AND CAST(json_extract(o.payload, '$.args.id') AS TEXT) = CAST(e.id AS TEXT)"
     )
     params: tuple[Any, ...] = ()
     if status:

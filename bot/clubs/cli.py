@@ -85,7 +85,7 @@ def _renderer(settings: Settings) -> clubs.Renderer:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_url)
     now = utcnow()
     try:
         if args.command == "clubs":

@@ -118,12 +118,13 @@ def normalise_code(text: str) -> str | None:
 async def create_club(conn: Conn, name: str, district: str, language: str, at: datetime) -> Club:
     for _ in range(10):
         code = new_code()
-        cur = await conn.execute(
-            "INSERT OR IGNORE INTO clubs (code, name, district, language, created_at) VALUES (?, ?, ?, ?, ?)",
+        rows = await conn.execute_fetchall(
+            "INSERT INTO clubs (code, name, district, language, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING RETURNING id",
             (code, name, district, language, iso(at)),
         )
-        if cur.rowcount:
-            return Club(cur.lastrowid or 0, code, name, district, language)
+        if rows:
+            return Club(rows[0][0], code, name, district, language)
     raise RuntimeError("could not find a free club code")
 
 
@@ -178,7 +179,7 @@ async def list_clubs(conn: Conn) -> list[tuple[Club, int]]:
 async def join(conn: Conn, club: Club, user_id: int, at: datetime) -> bool:
     """True if newly joined."""
     cur = await conn.execute(
-        "INSERT OR IGNORE INTO memberships (club_id, user_id, joined_at) VALUES (?, ?, ?)",
+        "INSERT INTO memberships (club_id, user_id, joined_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         (club.id, user_id, iso(at)),
     )
     return bool(cur.rowcount)
@@ -228,12 +229,12 @@ async def grant(conn: Conn, user_id: int, role: str, club: Club | None, at: date
 async def create_session(
     conn: Conn, club: Club, starts_at: datetime, place: str, topic: str, by: int | None, at: datetime
 ) -> int:
-    cur = await conn.execute(
+    rows = await conn.execute_fetchall(
         "INSERT INTO club_sessions (club_id, starts_at, place, topic, created_by, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (club.id, iso(starts_at), place, topic, by, iso(at)),
     )
-    return cur.lastrowid or 0
+    return rows[0][0]
 
 
 async def get_session(conn: Conn, session_id: int) -> Session | None:
@@ -285,9 +286,9 @@ class Renderer:
 
 
 def _enqueue_one(conn: Raw, message: Outbound, at: datetime) -> int:
-    cur = conn.execute(
+    row = conn.execute(
         "INSERT INTO outbox (user_id, channel, address, priority, payload, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             message.user_id,
             message.channel,
@@ -297,9 +298,13 @@ def _enqueue_one(conn: Raw, message: Outbound, at: datetime) -> int:
             iso(at),
             iso(at),
         ),
-    )
-    return cur.lastrowid or 0
+    ).fetchone()
+    return row[0]
 
+
+# A job's session as text, compared with str(session id): a JSON number is an integer on SQLite
+# and text on PostgreSQL, and text equals text on both.
+_JOB_SESSION = "CAST(json_extract(payload, '$.session') AS TEXT)"
 
 _MEMBERS = (
     "SELECT u.id, u.channel, u.address, u.language FROM memberships m JOIN users u ON u.id = m.user_id "
@@ -329,19 +334,20 @@ def invite_within(
     """`invite`, inside a transaction the caller holds (a chat turn)."""
     invited = 0
     for member in conn.execute(_MEMBERS, (session.club.id,)).fetchall():
-        cur = conn.execute(
-            "INSERT OR IGNORE INTO invitations (session_id, user_id, created_at) VALUES (?, ?, ?)",
+        row = conn.execute(
+            "INSERT INTO invitations (session_id, user_id, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING RETURNING id",
             (session.id, member["id"], iso(at)),
-        )
-        if not cur.rowcount:
+        ).fetchone()
+        if row is None:
             continue
-        invitation_id = cur.lastrowid
+        invitation_id = row[0]
         outbox_id = _enqueue_one(conn, render("invitation", session, member, invitation_id), at)
         conn.execute("UPDATE invitations SET outbox_id = ? WHERE id = ?", (outbox_id, invitation_id))
         invited += 1
     already = conn.execute(
-        "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND json_extract(payload, '$.session') = ?",
-        (session.id,),
+        f"SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND {_JOB_SESSION} = ?",
+        (str(session.id),),
     ).fetchone()[0]
     if invited and not already:
         jobs = [("reminder", session.starts_at - before) for before in reminders]
@@ -416,7 +422,7 @@ def run_due_jobs(
 
 async def due_session_ids(conn: Conn, at: datetime) -> list[int]:
     rows = await conn.execute_fetchall(
-        "SELECT DISTINCT json_extract(payload, '$.session') FROM jobs "
+        "SELECT DISTINCT CAST(json_extract(payload, '$.session') AS INTEGER) FROM jobs "
         "WHERE status = 'pending' AND run_at <= ?",
         (iso(at),),
     )
@@ -441,9 +447,8 @@ def cancel_within(conn: Raw, session: Session, render: Callable[..., Outbound], 
     if not cur.rowcount:
         return 0
     conn.execute(
-        "UPDATE jobs SET status = 'cancelled', done_at = ? "
-        "WHERE status = 'pending' AND json_extract(payload, '$.session') = ?",
-        (iso(at), session.id),
+        f"UPDATE jobs SET status = 'cancelled', done_at = ? WHERE status = 'pending' AND {_JOB_SESSION} = ?",
+        (iso(at), str(session.id)),
     )
     rows = conn.execute(
         "SELECT u.id, u.channel, u.address, u.language FROM invitations i "
@@ -468,9 +473,8 @@ def change_within(
         (iso(session.starts_at), session.place, session.topic, session.id),
     )
     conn.execute(
-        "DELETE FROM jobs WHERE status = 'pending' AND kind = 'reminder' "
-        "AND json_extract(payload, '$.session') = ?",
-        (session.id,),
+        f"DELETE FROM jobs WHERE status = 'pending' AND kind = 'reminder' AND {_JOB_SESSION} = ?",
+        (str(session.id),),
     )
     for before in reminders:
         run_at = session.starts_at - before
@@ -568,15 +572,19 @@ async def mark_attendance(conn: Conn, session_id: int, user_id: int, attended: b
 async def session_status(conn: Conn, session_id: int) -> dict[str, int]:
     """Counts for the facilitator and `broadcast status`: no names, no numbers."""
     rows = await conn.execute_fetchall(
-        # An invitation whose outbox row was pruned keeps its status in `delivery`.
+        # An invitation whose outbox row was pruned keeps its status in `delivery`. Counted with
+        # FILTER, not SUM of a comparison: PostgreSQL has no SUM of booleans.
         "SELECT COUNT(*) AS invited, "
-        "SUM(d.status IN ('sent', 'delivered', 'read')) AS sent, "
-        "SUM(d.status IN ('delivered', 'read')) AS delivered, "
-        "SUM(d.status IN ('failed', 'undelivered')) AS failed, "
-        "SUM(d.status = 'held') AS held, "
-        "SUM(d.status IN ('queued', 'sending')) AS waiting, "
-        "SUM(d.rsvp = 'yes') AS yes, SUM(d.rsvp = 'maybe') AS maybe, SUM(d.rsvp = 'no') AS no, "
-        "SUM(d.rsvp IS NULL) AS no_answer, SUM(d.attended = 1) AS attended "
+        "COUNT(*) FILTER (WHERE d.status IN ('sent', 'delivered', 'read')) AS sent, "
+        "COUNT(*) FILTER (WHERE d.status IN ('delivered', 'read')) AS delivered, "
+        "COUNT(*) FILTER (WHERE d.status IN ('failed', 'undelivered')) AS failed, "
+        "COUNT(*) FILTER (WHERE d.status = 'held') AS held, "
+        "COUNT(*) FILTER (WHERE d.status IN ('queued', 'sending')) AS waiting, "
+        "COUNT(*) FILTER (WHERE d.rsvp = 'yes') AS yes, "
+        "COUNT(*) FILTER (WHERE d.rsvp = 'maybe') AS maybe, "
+        "COUNT(*) FILTER (WHERE d.rsvp = 'no') AS no, "
+        "COUNT(*) FILTER (WHERE d.rsvp IS NULL) AS no_answer, "
+        "COUNT(*) FILTER (WHERE d.attended = 1) AS attended "
         "FROM (SELECT COALESCE(o.status, i.delivery) AS status, i.rsvp, i.attended "
         "FROM invitations i LEFT JOIN outbox o ON o.id = i.outbox_id WHERE i.session_id = ?) d",
         (session_id,),

@@ -42,7 +42,7 @@ def _moment(value: str) -> datetime:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_url)
     try:
         async with db.transaction() as conn:
             if args.outbox_command == "retry-held":

@@ -169,7 +169,8 @@ async def outbox_summary(conn: Conn) -> list[tuple[str, str, str | None, int]]:
 async def requeue_held(conn: Conn, channel: str | None, at: datetime) -> int:
     cur = await conn.execute(
         "UPDATE outbox SET status = 'queued', not_before = NULL, updated_at = ? "
-        "WHERE status = 'held' AND (? IS NULL OR channel = ?)",
+        # Typed: PostgreSQL cannot tell the type of a parameter that is only tested for NULL.
+        "WHERE status = 'held' AND (CAST(? AS TEXT) IS NULL OR channel = ?)",
         (iso(at), channel, channel),
     )
     return cur.rowcount
@@ -189,8 +190,8 @@ async def requeue_failed(conn: Conn, channel: str | None, since: datetime | None
     """Failed messages back in the queue, e.g. after an outage longer than OUTBOX_RETRY_HOURS."""
     cur = await conn.execute(
         "UPDATE outbox SET status = 'queued', not_before = NULL, attempts = 0, updated_at = ? "
-        "WHERE status IN ('failed', 'undelivered') AND (? IS NULL OR channel = ?) "
-        "AND (? IS NULL OR created_at >= ?)",
+        "WHERE status IN ('failed', 'undelivered') AND (CAST(? AS TEXT) IS NULL OR channel = ?) "
+        "AND (CAST(? AS TEXT) IS NULL OR created_at >= ?)",
         (iso(at), channel, channel, since and iso(since), since and iso(since)),
     )
     return cur.rowcount

@@ -23,8 +23,9 @@ async def start_module(conn: Conn, user_id: int, dialog_id: str, at: datetime) -
     await conn.execute(
         "INSERT INTO progress (user_id, dialog_id, status, attempts, started_at, updated_at) "
         "VALUES (?, ?, 'started', 1, ?, ?) ON CONFLICT (user_id, dialog_id) DO UPDATE SET "
-        "attempts = attempts + 1, updated_at = excluded.updated_at, "
-        "status = CASE WHEN status = 'completed' THEN 'completed' ELSE 'started' END",
+        # The table's columns named as such: PostgreSQL finds a bare name ambiguous beside `excluded`.
+        "attempts = progress.attempts + 1, updated_at = excluded.updated_at, "
+        "status = CASE WHEN progress.status = 'completed' THEN 'completed' ELSE 'started' END",
         (user_id, dialog_id, iso(at), iso(at)),
     )
 
@@ -36,8 +37,10 @@ async def complete_module(
         "INSERT INTO progress (user_id, dialog_id, status, score, max_score, best_score, attempts, "
         "started_at, completed_at, updated_at) VALUES (?, ?, 'completed', ?, ?, ?, 1, ?, ?, ?) "
         "ON CONFLICT (user_id, dialog_id) DO UPDATE SET status = 'completed', score = excluded.score, "
-        "max_score = excluded.max_score, best_score = MAX(COALESCE(best_score, excluded.score), "
-        "COALESCE(excluded.score, best_score)), completed_at = excluded.completed_at, "
+        # No two-argument MAX on PostgreSQL (GREATEST there), so a CASE; NULL only if both are.
+        "max_score = excluded.max_score, best_score = CASE WHEN excluded.score IS NULL "
+        "OR progress.best_score >= excluded.score THEN COALESCE(progress.best_score, excluded.score) "
+        "ELSE excluded.score END, completed_at = excluded.completed_at, "
         "updated_at = excluded.updated_at",
         (user_id, dialog_id, score, max_score, score, iso(at), iso(at), iso(at)),
     )
@@ -59,7 +62,8 @@ async def list_badges(conn: Conn, user_id: int) -> dict[str, str]:
 
 async def add_badge(conn: Conn, user_id: int, badge: str, at: datetime) -> None:
     await conn.execute(
-        "INSERT OR IGNORE INTO badges (user_id, badge, earned_at) VALUES (?, ?, ?)", (user_id, badge, iso(at))
+        "INSERT INTO badges (user_id, badge, earned_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (user_id, badge, iso(at)),
     )
 
 

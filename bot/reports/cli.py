@@ -87,7 +87,7 @@ def register_cli(cli: CommandLine) -> None:
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     ew = EarlyWarning.load(settings.reports_file, settings.areas_dir, settings.reports_open)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_url)
     try:
         return await ACTIONS[args.reports_command](db, settings, ew, args)
     except ReportError as exc:

@@ -234,12 +234,13 @@ async def reporter_code(conn: Conn, user_id: int, now: datetime) -> tuple[int, s
         return rows[0]["id"], rows[0]["code"]
     while True:
         code = "R-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(4))
-        cur = await conn.execute(
-            "INSERT OR IGNORE INTO reporters (code, user_id, created_at) VALUES (?, ?, ?)",
+        rows = await conn.execute_fetchall(
+            "INSERT INTO reporters (code, user_id, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING RETURNING id",
             (code, user_id, iso(now)),
         )
-        if cur.rowcount == 1:
-            return int(cur.lastrowid or 0), code
+        if rows:
+            return int(rows[0][0]), code
 
 
 async def forget(conn: Conn, user_id: int) -> list[dict[str, Any]]:
@@ -368,10 +369,10 @@ async def file_report(
     year = now.year
     rows = await conn.execute_fetchall("SELECT COUNT(*) FROM reports WHERE ref LIKE ?", (f"EW-{year}-%",))
     ref = f"EW-{year}-{rows[0][0] + 1:04d}"
-    cur = await conn.execute(
+    inserted = await conn.execute_fetchall(
         "INSERT INTO reports (ref, reporter_id, type, happened_on, ongoing, country, area1, area2, text, "
         "text_masked, people, reporter_safe, danger, committee_only, language, conversation, created_at, "
-        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             ref,
             reporter_id,
@@ -393,7 +394,7 @@ async def file_report(
             iso(now),
         ),
     )
-    report_id = int(cur.lastrowid or 0)
+    report_id = int(inserted[0][0])
     await conn.executemany(
         "INSERT INTO report_photos (report_id, channel, ref) VALUES (?, ?, ?)",
         [(report_id, channel, ref_) for ref_ in draft.photos],

@@ -56,7 +56,7 @@ def register_cli(cli: CommandLine) -> None:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_url)
     try:
         if args.command == "export":
             return await _export(db, args)
@@ -130,7 +130,7 @@ async def _export(db: Database, args: argparse.Namespace) -> int:
 
 async def add_staff(settings: Settings, args: argparse.Namespace) -> int:
     """A dashboard login for staff, or for a facilitator's clubs."""
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_url)
     try:
         return await _add_staff(db, args)
     finally:

@@ -212,13 +212,13 @@ def seed(
                 continue
             while True:  # a free code; demo codes start with DM
                 code = "DM" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(3))
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO clubs (code, name, district, language, created_at) "
-                    "VALUES (?, ?, ?, 'rw', ?)",
+                row = conn.execute(
+                    "INSERT INTO clubs (code, name, district, language, created_at) "
+                    "VALUES (?, ?, ?, 'rw', ?) ON CONFLICT DO NOTHING RETURNING id",
                     (code, f"[demo] {district} club", district, iso(start)),
-                )
-                if cur.rowcount:
-                    club_ids.append(cur.lastrowid)
+                ).fetchone()
+                if row is not None:
+                    club_ids.append(row[0])
                     break
         events: list[tuple] = []
         members: list[tuple[int, int, str, datetime]] = []  # (n, club, channel, joined)
@@ -270,7 +270,7 @@ def seed(
         )
         ids = dict(conn.execute("SELECT address, id FROM users WHERE address LIKE 'demo:%'").fetchall())
         conn.executemany(
-            "INSERT OR IGNORE INTO memberships (club_id, user_id, joined_at) VALUES (?, ?, ?)",
+            "INSERT INTO memberships (club_id, user_id, joined_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [(club, ids[f"demo:{n}"], iso(joined)) for n, club, _, joined in members],
         )
         conn.executemany(
@@ -285,11 +285,11 @@ def seed(
                 invited_at = starts - timedelta(days=5)
                 if invited_at > now:
                     continue
-                cur = conn.execute(
+                (session_id,) = conn.execute(
                     "INSERT INTO club_sessions (club_id, starts_at, place, topic, created_at) "
-                    "VALUES (?, ?, 'Sector hall', 'Dialogue', ?)",
+                    "VALUES (?, ?, 'Sector hall', 'Dialogue', ?) RETURNING id",
                     (club, iso(starts), iso(invited_at)),
-                )
+                ).fetchone()
                 sessions += 1
                 rows = []
                 # Invited: the club's members at the time the session was announced.
@@ -309,7 +309,7 @@ def seed(
                         came = int(rng.random() < (0.8 if rsvp == "yes" else 0.15))
                     rows.append(
                         (
-                            cur.lastrowid,
+                            session_id,
                             ids[f"demo:{n}"],
                             delivery,
                             rsvp,

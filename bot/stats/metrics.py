@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.storage import dialect
 from bot.storage.repo import Conn, iso
 
 SMALL = 5
@@ -134,10 +135,7 @@ async def _rows(conn: Conn, sql: str, params: list[Any]) -> list[Any]:
 
 # The ISO week of a day ("2026-W05"): the year and week of that week's Thursday. (Migration 0012's
 # triggers write the weeks of `weekly_active` with this same expression.)
-_THURSDAY = "date(day, '-3 days', 'weekday 4')"
-_ISO_WEEK = (
-    f"strftime('%Y', {_THURSDAY}) || '-W' || printf('%02d', (strftime('%j', {_THURSDAY}) - 1) / 7 + 1)"
-)
+_ISO_WEEK = dialect.ISO_WEEK
 
 
 async def active_by_period(conn: Conn, f: Filters) -> dict[str, list[tuple[str, int]]]:
@@ -180,7 +178,7 @@ async def active_by_period(conn: Conn, f: Filters) -> dict[str, list[tuple[str, 
         rows = await _rows(
             conn,
             f"WITH p AS MATERIALIZED (SELECT day, {_ISO_WEEK} AS week "
-            f"FROM (SELECT DISTINCT a.day FROM daily_active a WHERE {where})) "
+            f"FROM (SELECT DISTINCT a.day FROM daily_active a WHERE {where}) AS days) "
             f"SELECT 'day', a.day, COUNT(DISTINCT a.actor) FROM daily_active a WHERE {where} GROUP BY 2 "
             "UNION ALL SELECT 'week', p.week, COUNT(DISTINCT a.actor) FROM daily_active a "
             f"JOIN p ON p.day = a.day WHERE {where} GROUP BY 2 "
@@ -243,10 +241,15 @@ async def quiz_scores(conn: Conn, f: Filters) -> list[dict[str, Any]]:
     rows = await _rows(
         conn,
         "SELECT dialog_id, COUNT(*), SUM(pct), "
-        + ", ".join(f"SUM(MIN(CAST(pct / 20 AS INTEGER) * 20, 80) = {lo})" for lo in lows)
+        # Each band by its bounds (the last takes 100 too): the same on both backends, where a
+        # CAST to integer truncates on SQLite and rounds on PostgreSQL.
+        + ", ".join(
+            f"COUNT(*) FILTER (WHERE pct >= {lo}{f' AND pct < {lo + 20}' if lo < 80 else ''})" for lo in lows
+        )
         + " FROM (SELECT e.dialog_id, 100.0 * e.score / e.max_score AS pct "
         "FROM events e INDEXED BY events_module_completed WHERE e.type = 'module_completed' "
-        f"AND e.passed IS NOT NULL AND e.max_score > 0 AND {where}) GROUP BY dialog_id ORDER BY dialog_id",
+        f"AND e.passed IS NOT NULL AND e.max_score > 0 AND {where}) AS scored "
+        "GROUP BY dialog_id ORDER BY dialog_id",
         params,
     )
     return [
@@ -269,7 +272,7 @@ async def hardest_questions(conn: Conn, f: Filters, limit: int = 10) -> list[dic
     rows = await _rows(
         conn,
         "SELECT e.dialog_id, e.step_id, COUNT(*), SUM(e.correct) FROM events e "
-        "INDEXED BY events_quiz_answer WHERE e.type = 'quiz_answer' AND NOT COALESCE(e.retry, 0) "
+        "INDEXED BY events_quiz_answer WHERE e.type = 'quiz_answer' AND COALESCE(e.retry, 0) = 0 "
         f"AND {where} GROUP BY e.dialog_id, e.step_id",
         params,
     )
@@ -328,9 +331,10 @@ async def sessions(conn: Conn, f: Filters) -> dict[str, Any]:
     status = "COALESCE(o.status, i.delivery)"
     rows = await _rows(
         conn,
-        f"SELECT COUNT(DISTINCT s.id), COUNT(i.id), SUM({status} IN ('sent', 'delivered', 'read')), "
-        f"SUM({status} IN ('delivered', 'read')), SUM(i.rsvp = 'yes'), "
-        "SUM(i.rsvp = 'yes' AND i.attended = 1), SUM(i.attended = 1) "
+        "SELECT COUNT(DISTINCT s.id), COUNT(i.id), "
+        f"COUNT(*) FILTER (WHERE {status} IN ('sent', 'delivered', 'read')), "
+        f"COUNT(*) FILTER (WHERE {status} IN ('delivered', 'read')), COUNT(*) FILTER (WHERE i.rsvp = 'yes'), "
+        "COUNT(*) FILTER (WHERE i.rsvp = 'yes' AND i.attended = 1), COUNT(*) FILTER (WHERE i.attended = 1) "
         "FROM club_sessions s LEFT JOIN invitations i ON i.session_id = s.id "
         f"LEFT JOIN outbox o ON o.id = i.outbox_id WHERE s.status = 'scheduled' AND {' AND '.join(parts)}",
         params,
@@ -361,7 +365,7 @@ async def retention(conn: Conn, f: Filters) -> dict[str, Any]:
     def back(first: int, last: int) -> str:
         lo, hi, time = f"k.d{first}", f"k.d{last}", "substr(c.created, 11)"
         return (
-            "SUM(EXISTS (SELECT 1 FROM daily_active a WHERE a.actor = c.actor "
+            "COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM daily_active a WHERE a.actor = c.actor "
             f"AND a.day >= {lo} AND a.day <= {hi} "
             f"AND (a.day > {lo} OR a.last_at >= {lo} || {time}) "
             f"AND (a.day < {hi} OR a.first_at < {hi} || {time})))"
@@ -374,7 +378,7 @@ async def retention(conn: Conn, f: Filters) -> dict[str, Any]:
         f"WHERE e.type = 'user_created' AND {where} GROUP BY e.actor), "
         "k AS MATERIALIZED (SELECT d, "
         + ", ".join(f"date(d, '+{n} days') AS d{n}" for n in offsets)
-        + " FROM (SELECT DISTINCT substr(created, 1, 10) AS d FROM c)) "
+        + " FROM (SELECT DISTINCT substr(created, 1, 10) AS d FROM c) AS days) "
         f"SELECT COUNT(*), {back(7, 14)}, {back(28, 35)} FROM c JOIN k ON k.d = substr(c.created, 1, 10)",
         params,
     )
@@ -398,21 +402,37 @@ async def learning_gain(conn: Conn, f: Filters) -> list[dict[str, Any]]:
     shown for a period is the gain made in it.
     """
     who, who_params = f.who("e")
-    who_post, _ = f.who("x")
+    who_x, _ = f.who("x")
     dates, date_params = Filters(since=f.since, until=f.until).where("pair")
+
     # Read from migration 0013's index of pre-test answers alone (item, learner, phase, time): the
     # first `pre` per item and learner in one pass in order, then a seek to the `post` after it.
+    # The answer at that first moment is a seek too (`ok`): a column beside MIN() that is not
+    # grouped is SQLite's alone, and PostgreSQL refuses it. (The learner's answer at that very
+    # microsecond: the filters were met by the MIN's row.)
+    def answer_at(alias: str, outer: str, phase: str) -> str:
+        return (
+            f"(SELECT {alias}.correct FROM events {alias} INDEXED BY events_pretest "
+            f"WHERE {alias}.type = 'pretest' AND {alias}.dialog_id = {outer}.dialog_id "
+            f"AND {alias}.step_id = {outer}.step_id AND {alias}.actor = {outer}.actor "
+            f"AND {alias}.phase = '{phase}' AND {alias}.at = {outer}.at LIMIT 1)"
+        )
+
     rows = await _rows(
         conn,
-        "WITH pre AS MATERIALIZED (SELECT e.dialog_id, e.step_id, e.actor, MIN(e.at) AS at, e.correct AS ok "
+        "WITH first AS MATERIALIZED (SELECT e.dialog_id, e.step_id, e.actor, MIN(e.at) AS at "
         "FROM events e INDEXED BY events_pretest WHERE e.type = 'pretest' AND e.phase = 'pre' "
         f"AND {who} GROUP BY e.dialog_id, e.step_id, e.actor), "
-        # MIN(x.at) picks the first `post` after it, and x.correct is that answer's.
-        "pair AS MATERIALIZED (SELECT pre.dialog_id, pre.actor, pre.ok AS pre_ok, MIN(x.at) AS at, "
-        "x.correct AS ok FROM pre JOIN events x INDEXED BY events_pretest ON x.type = 'pretest' "
+        "pre AS MATERIALIZED (SELECT f.dialog_id, f.step_id, f.actor, f.at, "
+        f"{answer_at('p', 'f', 'pre')} AS ok FROM first f), "
+        # MIN(x.at) is the first `post` after it; `ok` is that answer's.
+        "post AS MATERIALIZED (SELECT pre.dialog_id, pre.step_id, pre.actor, pre.ok AS pre_ok, "
+        "MIN(x.at) AS at FROM pre JOIN events x INDEXED BY events_pretest ON x.type = 'pretest' "
         "AND x.dialog_id = pre.dialog_id AND x.step_id = pre.step_id AND x.actor = pre.actor "
-        f"AND x.phase = 'post' AND x.at > pre.at AND {who_post} "
-        "GROUP BY pre.dialog_id, pre.step_id, pre.actor), "
+        f"AND x.phase = 'post' AND x.at > pre.at AND {who_x} "
+        "GROUP BY pre.dialog_id, pre.step_id, pre.actor, pre.ok), "
+        "pair AS MATERIALIZED (SELECT q.dialog_id, q.actor, q.pre_ok, q.at, "
+        f"{answer_at('y', 'q', 'post')} AS ok FROM post q), "
         "learner AS MATERIALIZED (SELECT pair.dialog_id, pair.actor, COUNT(*) AS items, "
         "SUM(COALESCE(pair.pre_ok, 0)) AS pre_ok, SUM(COALESCE(pair.ok, 0)) AS post_ok FROM pair "
         f"WHERE {dates} GROUP BY pair.dialog_id, pair.actor) "
@@ -578,7 +598,8 @@ async def sessions_by_club(conn: Conn, f: Filters) -> list[dict[str, Any]]:
         params.append(f.district)
     rows = await _rows(
         conn,
-        "SELECT c.name, COUNT(i.id), SUM(i.rsvp = 'yes'), SUM(i.attended = 1) FROM clubs c "
+        "SELECT c.name, COUNT(i.id), COUNT(*) FILTER (WHERE i.rsvp = 'yes'), "
+        "COUNT(*) FILTER (WHERE i.attended = 1) FROM clubs c "
         "JOIN club_sessions s ON s.club_id = c.id LEFT JOIN invitations i ON i.session_id = s.id "
         f"WHERE {' AND '.join(parts)} GROUP BY c.id ORDER BY c.name",
         params,

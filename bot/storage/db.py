@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.config import ConfigError
+from bot.config import ConfigError, is_postgres, sqlite_path
 from bot.storage import preflight
 
 PRAGMAS = (
@@ -64,7 +64,10 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 class Database:
-    def __init__(self, conn: aiosqlite.Connection, path: Path):
+    """SQLite's; `open` gives a PostgresDatabase (bot/storage/postgres_db.py) for a postgresql:// URL,
+    with the same methods."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path | None):
         self.conn = conn
         self.path = path
         self._write = asyncio.Lock()
@@ -77,7 +80,15 @@ class Database:
         self._checkpointer: aiosqlite.Connection | None = None
 
     @classmethod
-    async def open(cls, path: Path, migrate: bool = True) -> Database:
+    async def open(cls, target: Path | str, migrate: bool = True) -> Database:
+        """The database at `target`: a SQLite file's path, or a DATABASE_URL."""
+        if isinstance(target, str):
+            if is_postgres(target):
+                from bot.storage.postgres_db import PostgresDatabase
+
+                return await PostgresDatabase.connect(target, migrate)
+            target = sqlite_path(target)
+        path = target
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path, isolation_level=None)
         try:
@@ -102,6 +113,16 @@ class Database:
         for conn in others:
             await conn.close()
         await self.conn.close()
+
+    def wal_pages(self) -> int:
+        """The -wal file's size in (default-sized) pages. It is a high-water mark, as the writer
+        reuses the file from its start once it is checkpointed; a stat, not a query."""
+        if self.path is None:
+            return 0
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size // 4096
+        except OSError:
+            return 0
 
     @property
     def writing(self) -> bool:
@@ -184,10 +205,7 @@ class Database:
         It takes no write lock: a long report reads its own snapshot while messages commit.
         """
         async with self._reader_slots:
-            if self._idle_readers:
-                conn = self._idle_readers.pop()
-            else:
-                conn = await self._connect(f"{self.path.resolve().as_uri()}?mode=ro", READ_PRAGMAS)
+            conn = self._idle_readers.pop() if self._idle_readers else await self._open_reader()
             try:
                 yield conn
             finally:
@@ -195,6 +213,10 @@ class Database:
                 if conn.in_transaction:
                     await conn.execute("ROLLBACK")
                 self._idle_readers.append(conn)
+
+    async def _open_reader(self) -> aiosqlite.Connection:
+        assert self.path is not None
+        return await self._connect(f"{self.path.resolve().as_uri()}?mode=ro", READ_PRAGMAS)
 
     async def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int, int]:
         """Copy the WAL into the database file: (busy, WAL frames, frames checkpointed).
@@ -206,6 +228,7 @@ class Database:
         if mode not in ("PASSIVE", "TRUNCATE"):
             raise ValueError(f"checkpoint mode {mode!r}")
         if self._checkpointer is None:
+            assert self.path is not None
             self._checkpointer = await self._connect(
                 self.path.resolve().as_uri(), ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
             )

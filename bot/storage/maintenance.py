@@ -77,12 +77,7 @@ class Maintenance:
     # -- checkpoints ----------------------------------------------------------------------
 
     def _wal_pages(self) -> int:
-        """The -wal file's size in (default-sized) pages. It is a high-water mark, as the writer
-        reuses the file from its start once it is checkpointed; a stat, not a query."""
-        try:
-            return self.db.path.with_name(self.db.path.name + "-wal").stat().st_size // 4096
-        except OSError:
-            return 0
+        return self.db.wal_pages()
 
     async def checkpoint_if_due(self) -> str | None:
         """PASSIVE after a quiet moment or once the WAL is big; TRUNCATE when quiet. Returns the mode run."""

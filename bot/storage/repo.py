@@ -28,12 +28,16 @@ Raw = sqlite3.Connection
 
 
 async def in_thread(conn: Conn, fn: Callable[..., T], *args: Any) -> T:
-    """Run a synchronous function on the raw connection in aiosqlite's own thread.
+    """Run a synchronous function on the raw connection in the connection's own thread.
 
     The hot path of a message makes several statements; running them as one call
-    is one thread hop instead of one per statement. This leans on aiosqlite's
-    `_execute`/`_conn`, which have been stable for years; it is used only here.
+    is one thread hop instead of one per statement. On SQLite this leans on aiosqlite's
+    `_execute`/`_conn`, which have been stable for years; it is used only here. A PostgreSQL
+    connection (bot/storage/postgres.py) offers the same as `in_thread`.
     """
+    run = getattr(conn, "in_thread", None)
+    if run is not None:
+        return await run(fn, *args)
     return await conn._execute(fn, conn._conn, *args)
 
 
@@ -102,7 +106,7 @@ def external_key(external_id: str) -> str:
 def mark_inbound_seen(conn: Raw, channel: str, external_id: str, at: datetime) -> bool:
     """True the first time (channel, external id) is seen; False for a retry."""
     cur = conn.execute(
-        "INSERT OR IGNORE INTO inbound_seen (channel, external_id, seen_at) VALUES (?, ?, ?)",
+        "INSERT INTO inbound_seen (channel, external_id, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         (channel, external_key(external_id), iso(at)),
     )
     return cur.rowcount == 1
