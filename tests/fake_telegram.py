@@ -13,7 +13,7 @@ import itertools
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,8 @@ class FakeBotAPI:
     url: str = ""
     # Called with each accepted sendMessage/sendPhoto (benchmarks time replies with it).
     on_send: Callable[[Call], None] | None = None
+    # Awaited with every call before it is answered (a test does something at that moment).
+    on_call: Callable[[Call], Awaitable[None]] | None = None
     # Like Telegram: beyond this many sends in any second, answer 429 with retry_after.
     limit_per_second: int | None = None
     # An outage: every method answers 502 Bad Gateway, as Telegram's front does when it is down.
@@ -157,6 +159,8 @@ class FakeBotAPI:
             params = dict(await request.form())
         call = Call(method, params, time.monotonic())
         self.calls.append(call)
+        if self.on_call is not None:
+            await self.on_call(call)
         if self.down:
             call.ok = False
             return JSONResponse({"ok": False, "error_code": 502, "description": "Bad Gateway"}, 502)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import httpx
@@ -53,7 +53,10 @@ class Bot:
 
 
 async def start_bot(
-    settings: Settings, fake: FakeBotAPI, webhook: bool = False
+    settings: Settings,
+    fake: FakeBotAPI,
+    webhook: bool = False,
+    before: Callable[[App], Awaitable[None]] | None = None,
 ) -> tuple[App, TelegramChannel, list]:
     settings = replace(
         settings,
@@ -63,6 +66,8 @@ async def start_bot(
         telegram_webhook_secret="s3cret" if webhook else None,
     )
     app = await App.create(settings)
+    if before is not None:  # what the database is like as the sender and the inbox start
+        await before(app)
     channel = TelegramChannel.create(settings, app)
     channel.poll_timeout = 0  # short polls: the fake answers at once, and stopping is quick
     channel.typing_after = 0  # show "typing…" on every message, to see that it is shown
@@ -76,10 +81,13 @@ async def start_bot(
 
 @contextlib.asynccontextmanager
 async def bot_running(
-    settings: Settings, fake: FakeBotAPI, webhook: bool = False
+    settings: Settings,
+    fake: FakeBotAPI,
+    webhook: bool = False,
+    before: Callable[[App], Awaitable[None]] | None = None,
 ) -> AsyncIterator[tuple[App, TelegramChannel, httpx.AsyncClient]]:
     """The bot on the fake Bot API, with its web app (webhook, /healthz) on an ASGI client."""
-    app, channel, tasks = await start_bot(settings, fake, webhook=webhook)
+    app, channel, tasks = await start_bot(settings, fake, webhook=webhook, before=before)
     health = Health(app.db, {"telegram": "up"})
     web = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=build_web(app, [channel.runtime()], health)), base_url="http://bot"

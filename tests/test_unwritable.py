@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
+import pytest
 
 from bot.app import App
 from bot.config import Settings
-from tests.fake_telegram import FakeBotAPI, running, wait_for
+from tests.fake_telegram import Call, FakeBotAPI, running, wait_for
 from tests.test_telegram import bot_running
+
+Before = Callable[[App], Awaitable[None]]
 
 
 async def writable(app: App, yes: bool) -> None:
@@ -28,9 +31,55 @@ async def writable(app: App, yes: bool) -> None:
 
 
 @contextlib.asynccontextmanager
-async def telegram(settings: Settings, webhook: bool) -> AsyncIterator[tuple]:
-    async with running(FakeBotAPI()) as fake, bot_running(settings, fake, webhook) as (app, _, web):
+async def telegram(
+    settings: Settings, webhook: bool, fake: FakeBotAPI | None = None, before: Before | None = None
+) -> AsyncIterator[tuple]:
+    async with (
+        running(fake or FakeBotAPI()) as fake,
+        bot_running(settings, fake, webhook, before) as (app, _, web),
+    ):
         yield app, fake, web
+
+
+async def read_only(app: App) -> None:
+    await writable(app, False)
+
+
+def logged(caplog: pytest.LogCaptureFixture, words: str) -> bool:
+    return any(words in record.getMessage() for record in caplog.records)
+
+
+async def test_the_sender_outlives_a_database_that_refuses_writes(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its first write (putting back what a crash left in flight) is refused: it pauses, then sends."""
+    async with telegram(settings, webhook=False, before=read_only) as (app, fake, _):
+        await wait_for(lambda: logged(caplog, "sender paused"))
+        await writable(app, True)
+        fake.push_text(501, "hello")
+        await wait_for(lambda: fake.sent(501), within=30)
+
+
+async def test_an_outcome_the_database_refuses_is_sent_again(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram fails a send, and the database refuses to record it: the message is not stranded."""
+    fake = FakeBotAPI(errors={"sendMessage": [(500, None)]})
+    refused: list[App] = []
+
+    async def refuse_as_it_fails(call: Call) -> None:
+        if call.method == "sendMessage" and fake.errors["sendMessage"] and refused:
+            await writable(refused[0], False)
+
+    fake.on_call = refuse_as_it_fails
+    async with telegram(settings, webhook=False, fake=fake) as (app, _, _):
+        refused.append(app)
+        fake.push_text(502, "hello")
+        await wait_for(lambda: logged(caplog, "refused a delivery's outcome"), within=30)
+        await writable(app, True)
+        await wait_for(lambda: fake.sent(502), within=30)
+        await asyncio.sleep(0.3)
+        assert len(fake.sent(502)) == 1
 
 
 async def test_polling_confirms_only_committed_updates(settings: Settings) -> None:

@@ -7,12 +7,12 @@ and none fires twice. The clock is injected: tests move it instead of sleeping.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from bot.clubs import model as clubs
+from bot.core.timer import run_when_due
 from bot.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
@@ -54,17 +54,9 @@ class Scheduler:
             self.on_outbox()
         return queued
 
+    async def next_due(self) -> datetime | None:
+        async with self.db.exclusive() as conn:
+            return await clubs.next_job_at(conn)
+
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:  # one bad job must not stop the others for good
-                log.exception("scheduler run failed; trying again later")
-            async with self.db.exclusive() as conn:
-                upcoming = await clubs.next_job_at(conn)
-            delay = MAX_SLEEP
-            if upcoming is not None:
-                delay = max(0.0, min(MAX_SLEEP, (upcoming - self.clock()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        await run_when_due("scheduler", self.run_once, self.next_due, self._wake, self.clock, MAX_SLEEP)

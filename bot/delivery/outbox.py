@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 # How many of one user's due messages a delivery task takes at once. A turn's replies
 # (feedback, then the next question) go out back to back without a claim in between.
 PER_ADDRESS = 4
+MAX_PAUSE = 30.0  # seconds between tries, at most, while the database refuses writes
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,9 @@ class OutboxSender:
         # Sent messages whose 'sent' mark waits for the next claim, which writes them in
         # the same thread hop. A crash in between re-sends them once; it never loses one.
         self._sent: list[tuple[int, str | None, datetime]] = []
+        # Rows tried whose outcome the database refused to record: still 'sending' there, put
+        # back in the queue by the next claim the database takes.
+        self._unsettled: list[int] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -135,12 +140,27 @@ class OutboxSender:
         return n
 
     async def run(self) -> None:
-        """Drain the outbox forever; cancel the task to stop."""
-        await self.recover()
+        """Drain the outbox forever; cancel the task to stop.
+
+        A database that refuses a write (a full disk, a lock, a lost connection) pauses the
+        sender, with growing gaps, until it takes writes again; it never ends it.
+        """
+        recovered = False
+        pause = 1.0
         try:
             while True:
                 self._wake.clear()
-                claimed, next_due = await self._claim()
+                try:
+                    if not recovered:
+                        await self.recover()
+                        recovered = True
+                    claimed, next_due = await self._claim()
+                except sqlite3.Error as exc:
+                    log.warning("%s sender paused %.0fs: the database refused: %s", self.channel, pause, exc)
+                    await asyncio.sleep(pause)
+                    pause = min(MAX_PAUSE, pause * 2)
+                    continue
+                pause = 1.0
                 if claimed:
                     continue
                 await self._idle(next_due)
@@ -160,7 +180,7 @@ class OutboxSender:
         while True:
             claimed, _ = await self._claim()
             # Marks written by deliveries that ended during the claim go with the next one.
-            if not claimed and not self._tasks and not self._sent:
+            if not claimed and not self._tasks and not self._sent and not self._unsettled:
                 return sent
             sent += claimed
             if self._tasks:
@@ -185,20 +205,27 @@ class OutboxSender:
             room, per_address = (1, 1) if probe_due else (0, 0)
             if not probe_due and not self._sent:
                 return 0, None if self._in_flight else repo.iso(self._resume_at)
-        if room <= 0 and not self._sent:
+        if room <= 0 and not self._sent and not self._unsettled:
             return 0, None
         sent, self._sent = self._sent, []
-        async with self.db.exclusive() as conn:
-            claim = await repo.in_thread(
-                conn,
-                delivery_queries.claim_due,
-                self.channel,
-                max(room, 0),
-                per_address,
-                set(self._in_flight.values()),
-                self.clock(),
-                sent,
-            )
+        unsettled, self._unsettled = self._unsettled, []
+        try:
+            async with self.db.exclusive() as conn:
+                claim = await repo.in_thread(
+                    conn,
+                    delivery_queries.claim_due,
+                    self.channel,
+                    max(room, 0),
+                    per_address,
+                    set(self._in_flight.values()),
+                    self.clock(),
+                    sent,
+                    unsettled,
+                )
+        except sqlite3.Error:
+            # Nothing was written: the marks wait for the next claim.
+            self._sent, self._unsettled = sent + self._sent, unsettled + self._unsettled
+            raise
         for batch in claim.batches:
             key = batch[0].id
             self._in_flight[key] = batch[0].message.address
@@ -220,10 +247,16 @@ class OutboxSender:
                 except Exception as exc:  # a transport should not raise; if it does, retry
                     log.exception("%s transport raised", self.channel)
                     result = Delivery("retry", error=f"{type(exc).__name__}: {exc}")
-                await self._record(row, result)
+                try:
+                    await self._record(row, result)
+                    if result.status != "sent":
+                        # Later messages would overtake this one (or go to a user who is gone).
+                        await self._release(batch[n + 1 :])
+                except sqlite3.Error as exc:
+                    log.warning("%s: the database refused a delivery's outcome: %s", self.channel, exc)
+                    self._unsettled += [r.id for r in batch[n:]]
+                    break
                 if result.status != "sent":
-                    # Later messages would overtake this one (or go to a user who is gone).
-                    await self._release(batch[n + 1 :])
                     break
         finally:
             self._in_flight.pop(key, None)

@@ -34,9 +34,11 @@ def claim_due(
     busy: set[str],
     at: datetime,
     sent: list[tuple[int, str | None, datetime]] | None = None,
+    unsettled: list[int] | None = None,
 ) -> Claim:
-    """Mark what was `sent`, then take due messages for up to `addresses` users, up to
-    `per_address` each: one transaction, one thread hop.
+    """Mark what was `sent`, put back what was tried but could not be recorded (`unsettled`),
+    then take due messages for up to `addresses` users, up to `per_address` each: one
+    transaction, one thread hop.
 
     Nothing for an address already in flight (`busy`), and each address's messages
     in their order, keeps each user's messages in order while different users are
@@ -46,6 +48,12 @@ def claim_due(
     try:
         if sent:
             mark_sent(conn, sent)
+        if unsettled:
+            # Its attempt counts: it may have reached the user before the database refused.
+            conn.executemany(
+                "UPDATE outbox SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'sending'",
+                [(iso(at), outbox_id) for outbox_id in unsettled],
+            )
         rows = conn.execute(
             "SELECT o.id, o.user_id, o.address, o.priority, o.payload, o.attempts, o.not_before, "
             "o.created_at, "

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from zoneinfo import ZoneInfo
 from bot.content.loader import Content
 from bot.content.models import Dialog, QuestionStep, context
 from bot.core.intents import match_choice, normalise
+from bot.core.timer import run_when_due
 from bot.core.turn import Turn
 from bot.i18n import N_, Catalogs
 from bot.learning.shuffle import shown_order
@@ -497,16 +497,4 @@ class RecallSender:
         return datetime.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:  # one bad row must not stop recall for good
-                log.exception("recall sender failed; trying again later")
-            delay = MAX_SLEEP
-            with contextlib.suppress(Exception):
-                upcoming = await self.next_due()
-                if upcoming is not None:
-                    delay = max(1.0, min(MAX_SLEEP, (upcoming - self.clock()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        await run_when_due("recall sender", self.run_once, self.next_due, self._wake, self.clock, MAX_SLEEP)

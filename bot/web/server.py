@@ -115,6 +115,24 @@ async def keep_started(channel: ChannelRuntime, health: Health) -> None:
         return
 
 
+def _ended(task: asyncio.Task[object], server: uvicorn.Server, ended: list[str]) -> None:
+    """A background task (a sender, the inbox, a scheduler) should run until it is cancelled.
+
+    If one ends anyway, the process stops, so its supervisor starts it again, rather than
+    serving on without it: a sender that ended silently would leave every reply queued.
+    """
+    if task.cancelled() or server.should_exit:
+        return
+    exc = task.exception()
+    if exc is None and task.get_name().startswith("start-"):
+        return  # a channel that has connected
+    log.critical(
+        "%s ended: %r; stopping so that the process is started again", task.get_name(), exc, exc_info=exc
+    )
+    ended.append(task.get_name())
+    server.should_exit = True
+
+
 async def serve(settings: Settings) -> None:
     mask_secrets(settings)  # also when serve() is started by something other than the CLI
     if not settings.dashboard_secret:
@@ -150,12 +168,17 @@ async def serve(settings: Settings) -> None:
             )
         )
         log.info("web server on http://%s:%d", settings.host, settings.port)
+        ended: list[str] = []
+        for task in tasks:
+            task.add_done_callback(lambda t: _ended(t, server, ended))
         await server.serve()
+        if ended:
+            raise SystemExit(f"stopped: {', '.join(ended)} ended unexpectedly (see the log)")
     finally:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # logged by _ended
                 await task
         for channel in channels:
             if channel.stop:
