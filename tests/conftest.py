@@ -135,6 +135,18 @@ def settings(
         postgres_server.drop(name)
 
 
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A new migrated PostgreSQL database, for tests about several workers (PostgreSQL only)."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("TEST_BACKENDS leaves PostgreSQL out")
+    name = postgres_server.new_database()
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop(name)
+
+
 def on_backend(own: Settings, settings: Settings) -> Settings:
     """A test's own settings (its dialogs, its channels) on the database of `settings`, so that
     it runs on both backends too."""

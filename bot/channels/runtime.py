@@ -18,5 +18,7 @@ class ChannelRuntime:
     # Connects to the platform; may raise, and is then retried in the background.
     start: Callable[[], Awaitable[None]] | None = None
     stop: Callable[[], Awaitable[None]] | None = None
+    # Work only one worker may do at a time (Telegram's long poll): run as a role.
+    poll: Callable[[], Awaitable[None]] | None = None
     max_in_flight: int = 16
     rate: RateLimiter | None = None

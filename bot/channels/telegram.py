@@ -156,6 +156,7 @@ class TelegramChannel:
     _awaiting: dict[str, float] = field(default_factory=dict)  # chat -> when its message came
     _left: set[int] = field(default_factory=set)  # group chats already told and left
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
 
     channel = CHANNEL
 
@@ -280,8 +281,15 @@ class TelegramChannel:
 
     # -- lifecycle --------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Connect to the Bot API; raises if it cannot (the process retries, other channels go on)."""
+    async def polling(self) -> None:
+        """The long poll, as a role only one worker holds (a second getUpdates would get
+        "Conflict" from Telegram): it starts once this worker's start() has connected."""
+        await self._connected.wait()
+        await self._poll()
+
+    async def start(self, poll: bool = True) -> None:
+        """Connect to the Bot API; raises if it cannot (the process retries, other channels go on).
+        Without `poll`, the long poll is left to `polling`, run by whichever worker holds it."""
         app = self.application
         await app.initialize()
         await self._set_commands(self.engine.catalogs)
@@ -293,8 +301,10 @@ class TelegramChannel:
             )
         else:
             await app.bot.delete_webhook()
-            self._spawn(self._poll())
+            if poll:
+                self._spawn(self._poll())
         self.ready = True
+        self._connected.set()
         log.info("telegram: running by %s", "webhook" if self.webhook else "polling")
 
     async def stop(self) -> None:
@@ -401,8 +411,9 @@ class TelegramChannel:
             name=CHANNEL,
             transport=self,
             routes=[Route(WEBHOOK_PATH, self.webhook_route, methods=["POST"])] if self.webhook else [],
-            start=self.start,
+            start=lambda: self.start(poll=False),
             stop=self.stop,
+            poll=None if self.webhook else self.polling,
             max_in_flight=32,
             rate=RateLimiter(self.settings.telegram_mps),
         )

@@ -21,7 +21,7 @@ import yaml
 
 from bot.i18n import N_, Catalogs, format_when
 from bot.messages import BULK, Choice, Outbound
-from bot.storage.repo import Conn, Raw, iso
+from bot.storage.repo import Conn, Raw, iso, skip_locked
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud
 CODE = re.compile(r"^[A-Z2-9]{4,8}$")
@@ -381,7 +381,7 @@ def run_due_jobs(
         sent = 0
         due = conn.execute(
             "SELECT id, kind, run_at, payload FROM jobs "
-            "WHERE status = 'pending' AND run_at <= ? ORDER BY run_at",
+            "WHERE status = 'pending' AND run_at <= ? ORDER BY run_at" + skip_locked(conn),
             (iso(at),),
         ).fetchall()
         latest_reminder: dict[int, str] = {}

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Inbound, int], Awaitable[object]]
 CLAIM = 256  # rows read per pass; a pass is one short read under the write lock
 MAX_BACKOFF = 15.0  # seconds between tries of a row the database could not take
+# How long a worker's claim on a user's rows holds without being renewed (each pass renews
+# it, at least every 5 s): after a worker dies, its users wait this long, then another takes them.
+LEASE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,40 @@ def pending(conn: repo.Raw, limit: int) -> list[InboxRow]:
     rows = conn.execute(
         "SELECT id, channel, address, payload FROM inbox ORDER BY id LIMIT ?", (limit,)
     ).fetchall()
+    return [InboxRow(r[0], Inbound.from_json(r[1], r[2], r[3])) for r in rows]
+
+
+def claim(conn: repo.Raw, worker: str, limit: int, at: datetime) -> list[InboxRow]:
+    """Several workers (PostgreSQL): take rows for this worker, for a lease, and renew the
+    leases it holds: one transaction.
+
+    A user whose rows another worker holds a live lease on is skipped, so one worker at a
+    time handles a user, in order. A dead worker's leases run out and its rows are taken
+    over. Claims are serialised by a transaction-level advisory lock (they are short), and
+    rows a turn is deleting right now are skipped rather than waited for.
+    """
+    now, until = repo.iso(at), repo.iso(at + LEASE)
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('clubspeak inbox claims', 0))")
+        conn.execute("UPDATE inbox SET claimed_until = ? WHERE claimed_by = ?", (until, worker))
+        rows = conn.execute(
+            "SELECT id, channel, address, payload FROM inbox i "
+            "WHERE (claimed_by IS NULL OR claimed_by = ? OR claimed_until <= ?) "
+            "AND NOT EXISTS (SELECT 1 FROM inbox j WHERE j.channel = i.channel AND j.address = i.address "
+            "AND j.claimed_by <> ? AND j.claimed_until > ?) "
+            "ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
+            (worker, now, worker, now, limit),
+        ).fetchall()
+        taken = [r[0] for r in rows]
+        if taken:
+            conn.execute(
+                "UPDATE inbox SET claimed_by = ?, claimed_until = ? WHERE id = ANY(?)", (worker, until, taken)
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return [InboxRow(r[0], Inbound.from_json(r[1], r[2], r[3])) for r in rows]
 
 
@@ -137,7 +174,10 @@ class Inbox:
         if room <= 0:
             return 0
         async with self.db.exclusive() as conn:
-            rows = await repo.in_thread(conn, pending, CLAIM)
+            if self.db.several_workers:
+                rows = await repo.in_thread(conn, claim, self.db.worker, CLAIM, self.clock())
+            else:
+                rows = await repo.in_thread(conn, pending, CLAIM)
         per_user: dict[tuple[str, str], list[InboxRow]] = {}
         now = self.clock()
         for row in rows:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.messages import BULK, Outbound
-from bot.storage.repo import Conn, Raw, iso
+from bot.storage.repo import Conn, Raw, iso, skip_locked
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def claim_due(
             "SELECT o.id, o.user_id, o.address, o.priority, o.payload, o.attempts, o.not_before, "
             "o.created_at, "
             "COALESCE(u.stopped, 0) AS stopped FROM outbox o LEFT JOIN users u ON u.id = o.user_id "
-            "WHERE o.channel = ? AND o.status = 'queued' ORDER BY o.priority, o.id LIMIT ?",
+            "WHERE o.channel = ? AND o.status = 'queued' ORDER BY o.priority, o.id LIMIT ?"
+            + skip_locked(conn, "o"),
             (channel, max(addresses * per_address * 2, 64)),
         ).fetchall()
         now = iso(at)

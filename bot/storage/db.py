@@ -9,6 +9,9 @@ in WAL mode readers never wait for the writer, and the writer never waits for th
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -67,9 +70,14 @@ class Database:
     """SQLite's; `open` gives a PostgresDatabase (bot/storage/postgres_db.py) for a postgresql:// URL,
     with the same methods."""
 
+    several_workers = False  # one bot process per SQLite file
+
     def __init__(self, conn: aiosqlite.Connection, path: Path | None):
         self.conn = conn
         self.path = path
+        # Names this process in claims, role locks and /healthz: the host, the pid, and a
+        # token, as a restarted container may have the same pid.
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self._write = asyncio.Lock()
         # When the last write transaction ended (time.monotonic()): maintenance waits for a quiet
         # moment by reading this, without asking the database.

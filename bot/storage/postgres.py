@@ -131,6 +131,8 @@ class _Empty:
 class Raw:
     """The synchronous side, for `repo.in_thread` functions: only ever used on the connection's thread."""
 
+    several_workers = True  # other processes may write the same database (see repo.several_workers)
+
     def __init__(self, conn: psycopg.Connection[Any]):
         self.conn = conn
         self.total_changes = 0
@@ -273,10 +275,10 @@ class Connection:
         self._closed = False
 
     @classmethod
-    async def connect(cls, url: str, read_only: bool = False) -> Connection:
+    async def connect(cls, url: str, read_only: bool = False, name: str | None = None) -> Connection:
         thread = ThreadPoolExecutor(1, thread_name_prefix="postgres")
         try:
-            conn = await asyncio.get_running_loop().run_in_executor(thread, open_sync, url, read_only)
+            conn = await asyncio.get_running_loop().run_in_executor(thread, open_sync, url, read_only, name)
         except BaseException:
             thread.shutdown(wait=False)
             raise
@@ -323,10 +325,12 @@ class Connection:
             self._thread.shutdown(wait=False)
 
 
-def open_sync(url: str, read_only: bool = False) -> psycopg.Connection[Any]:
-    """A psycopg connection as this module's connections use it (autocommit, rows, numbers)."""
+def open_sync(url: str, read_only: bool = False, name: str | None = None) -> psycopg.Connection[Any]:
+    """A psycopg connection as this module's connections use it (autocommit, rows, numbers).
+    `name` is shown as its application_name (pg_stat_activity; /healthz reads it there)."""
+    extra = {"application_name": name} if name else {}
     try:
-        conn = psycopg.connect(url, autocommit=True, row_factory=_rows, connect_timeout=10)
+        conn = psycopg.connect(url, autocommit=True, row_factory=_rows, connect_timeout=10, **extra)
     except psycopg.Error as exc:
         raise _error(exc) from exc
     conn.adapters.register_loader("numeric", _Numeric)

@@ -26,6 +26,8 @@ from bot.storage.schema import VERSION_QUERY, migrate_postgres
 
 
 class PostgresDatabase(Database):
+    several_workers = True
+
     def __init__(self, conn: Connection, url: str):
         super().__init__(conn, None)  # type: ignore[arg-type]  # the aiosqlite API, on PostgreSQL
         self.url = url

@@ -41,6 +41,34 @@ async def in_thread(conn: Conn, fn: Callable[..., T], *args: Any) -> T:
     return await conn._execute(fn, conn._conn, *args)
 
 
+def several_workers(conn: Raw) -> bool:
+    """Whether other processes may write this database at the same time (PostgreSQL's
+    connections say so). SQLite's file has one bot process, so the in-process locks suffice."""
+    return bool(getattr(conn, "several_workers", False))
+
+
+def skip_locked(conn: Raw, of: str | None = None) -> str:
+    """The end of a claiming SELECT: with several workers, rows another worker's transaction
+    has claimed are passed over rather than taken twice or waited for (SQLite: nothing)."""
+    if not several_workers(conn):
+        return ""
+    return f" FOR UPDATE OF {of} SKIP LOCKED" if of else " FOR UPDATE SKIP LOCKED"
+
+
+def hold_user(conn: Raw, channel: str, address: str) -> None:
+    """One turn per user at a time across workers: a transaction-level advisory lock on the
+    user's key, held to the COMMIT. It is only tried: a user another worker is in the middle
+    of answers "busy", and the message waits its turn in the inbox (no waiting inside a
+    transaction, so no deadlock between workers' batches)."""
+    if not several_workers(conn):
+        return
+    (held,) = conn.execute(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended(?, 0))", (f"{channel}:{address}",)
+    ).fetchone()
+    if not held:
+        raise sqlite3.OperationalError("another worker is handling this user's message right now")
+
+
 def iso(at: datetime) -> str:
     return at.isoformat(timespec="microseconds")
 
@@ -362,6 +390,7 @@ def open_turn(
         conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("SAVEPOINT turn")
+        hold_user(conn, channel, address)
         if external_id is not None and not mark_inbound_seen(conn, channel, external_id, at):
             if inbox_id is not None:
                 conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))

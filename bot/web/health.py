@@ -13,6 +13,7 @@ from bot.delivery.outbox import OutboxSender
 from bot.messages import utcnow
 from bot.storage import repo
 from bot.storage.db import Database
+from bot.storage.roles import Roles, holders
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Health:
     # channel -> "starting", "up" or "down: why" (set by the task that connects it)
     channels: dict[str, str] = field(default_factory=dict)
     senders: dict[str, OutboxSender] = field(default_factory=dict)
+    roles: Roles | None = None
     clock: Callable[[], datetime] = utcnow
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
@@ -57,6 +59,11 @@ class Health:
                         "outbox_backlog": rows[0][0],
                         "oldest_pending_age_s": _age(rows[0][1], now),
                     }
+            if self.roles is not None:
+                # Which worker holds each role, this one ("worker") or another: on PostgreSQL,
+                # read from the server's locks, so every worker reports the same.
+                parts["worker"] = self.db.worker
+                parts["roles"] = await holders(self.db, list(self.roles.roles))
         except sqlite3.Error as exc:
             parts.setdefault("database", f"not readable: {exc}")
         healthy = parts["database"] == "writable"

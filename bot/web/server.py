@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import uvicorn
 from starlette.applications import Starlette
@@ -22,6 +24,7 @@ from bot.domains import BACKGROUND, WEB_ROUTES
 from bot.logsafe import mask_secrets
 from bot.storage.maintenance import Maintenance
 from bot.storage.media import MediaStore
+from bot.storage.roles import Role, Roles
 from bot.web.health import Health
 
 log = logging.getLogger(__name__)
@@ -133,6 +136,26 @@ def _ended(task: asyncio.Task[object], server: uvicorn.Server, ended: list[str])
     server.should_exit = True
 
 
+def worker_roles(
+    app: App,
+    settings: Settings,
+    channels: list[ChannelRuntime],
+    senders: dict[str, OutboxSender],
+    wake: Callable[[], None],
+) -> list[Role]:
+    """What only one worker does at a time: each channel's sender (so its rate limit holds for
+    the whole bot), Telegram's long poll, club reminders, spaced recall, and maintenance."""
+    roles = [Role(f"sender:{name}", sender.run, settle=1.0) for name, sender in senders.items()]
+    roles += [Role(f"poller:{c.name}", c.poll) for c in channels if c.poll is not None]
+    for name, background in BACKGROUND:  # club reminders, spaced recall
+        roles.append(
+            Role(name, partial(background, app.db, app.engine.content, app.engine.catalogs, settings, wake))
+        )
+    # WAL checkpoints when idle, and pruning of finished outbox rows and seen ids.
+    roles.append(Role("maintenance", Maintenance(app.db, settings).run))
+    return roles
+
+
 async def serve(settings: Settings) -> None:
     mask_secrets(settings)  # also when serve() is started by something other than the CLI
     if not settings.dashboard_secret:
@@ -142,19 +165,17 @@ async def serve(settings: Settings) -> None:
     if not channels:
         log.warning(NO_CHANNEL_HELP)
     senders = make_senders(app, channels)
-    health = Health(app.db, {c.name: "starting" for c in channels}, senders)
-    tasks = [asyncio.create_task(s.run(), name=f"outbox-{name}") for name, s in senders.items()]
-    tasks.append(asyncio.create_task(app.inbox.run(), name="inbox"))
 
     def wake() -> None:
         for sender in senders.values():
             sender.wake()
 
-    for name, background in BACKGROUND:  # club reminders, spaced recall
-        work = background(app.db, app.engine.content, app.engine.catalogs, settings, wake)
-        tasks.append(asyncio.create_task(work, name=name))
-    # WAL checkpoints when idle, and pruning of finished outbox rows and seen ids.
-    tasks.append(asyncio.create_task(Maintenance(app.db, settings).run(), name="maintenance"))
+    roles = Roles(app.db, worker_roles(app, settings, channels, senders, wake))
+    health = Health(app.db, {c.name: "starting" for c in channels}, senders, roles)
+    # Every worker takes messages in (its inbox claims rows per user) and serves the web;
+    # what must run once across workers is a role (bot/storage/roles.py).
+    tasks = [asyncio.create_task(app.inbox.run(), name="inbox")]
+    tasks.append(asyncio.create_task(roles.run(), name="roles"))
     tasks += [asyncio.create_task(keep_started(c, health), name=f"start-{c.name}") for c in channels]
     try:
         server = uvicorn.Server(
