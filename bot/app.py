@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+import sqlite3
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -16,8 +18,11 @@ from bot.delivery.inbox import Inbox
 from bot.domains import build_router
 from bot.i18n import Catalogs
 from bot.reports.config import EarlyWarning
+from bot.storage import repo
 from bot.storage.db import Database
 from bot.storage.media import MediaStore
+
+log = logging.getLogger(__name__)
 
 
 def load_checked_content(settings: Settings) -> tuple[Content, Catalogs]:
@@ -29,6 +34,18 @@ def load_checked_content(settings: Settings) -> tuple[Content, Catalogs]:
     return content, catalogs
 
 
+async def _dashboard_secret(db: Database) -> str:
+    """The key that signs dashboard sessions when DASHBOARD_SECRET is not set: one kept in the
+    database, so that a login holds on every worker and across restarts. If the database
+    cannot take it now (a full disk), one for this process, and logins end with it."""
+    try:
+        async with db.exclusive() as conn:
+            return await repo.in_thread(conn, repo.shared_secret, "dashboard")
+    except sqlite3.Error as exc:
+        log.warning("dashboard sessions are signed with a key for this process only: %s", exc)
+        return secrets.token_hex(32)
+
+
 @dataclass
 class App:
     settings: Settings
@@ -38,10 +55,6 @@ class App:
 
     @classmethod
     async def create(cls, settings: Settings) -> App:
-        if not settings.dashboard_secret:
-            # One secret for every dashboard page of this process (`serve` warns that logins will
-            # not survive a restart; the console and the command line have no logins).
-            settings = replace(settings, dashboard_secret=secrets.token_hex(32))
         content, catalogs = load_checked_content(settings)
         try:
             safeguarding = Safeguarding.load(settings.safeguarding_file, settings.safeguarding_officers)
@@ -49,6 +62,8 @@ class App:
             raise ConfigError(f"safeguarding: {exc}") from exc
         early_warning = EarlyWarning.load(settings.reports_file, settings.areas_dir, settings.reports_open)
         db = await Database.open(settings.database_url)
+        if not settings.dashboard_secret:
+            settings = replace(settings, dashboard_secret=await _dashboard_secret(db))
         engine = Engine(
             db,
             content,

@@ -25,6 +25,7 @@ from bot.app import App
 from bot.config import ConfigError, Settings
 from bot.messages import utcnow
 from bot.stats.dashboard.accounts import LoginThrottle, add_account, hashed
+from bot.storage.db import Database
 from bot.web.server import build_web
 
 PASSWORD = "a long enough password"
@@ -99,22 +100,47 @@ async def test_wrong_passwords_slow_down_their_client_not_the_account(
     assert "guess number one" not in caplog.text
 
 
-def test_the_wait_grows_with_each_failure_and_has_a_ceiling() -> None:
+async def test_the_wait_grows_with_each_failure_and_has_a_ceiling(settings: Settings) -> None:
     clock, client = Clock(), "198.51.100.7"
-    throttle = LoginThrottle(clock=clock)
-    assert throttle.begin(client) == 0.0
-    assert throttle.begin(client) > 0  # one attempt at a time: parallel guesses wait their turn
-    throttle.end(client, failed=False)
-    waits = []
-    for _ in range(12):
-        assert throttle.begin(client) == 0.0
-        throttle.end(client, failed=True)
-        wait = throttle.begin(client)
-        if wait == 0.0:
-            throttle.end(client, failed=False)  # it was free to try: close that attempt unused
-        waits.append(wait)
-        clock.now += wait  # wait it out
-    assert waits == [0.0] * 4 + [15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 900.0, 900.0]
+    db = await Database.open(settings.database_url)
+    try:
+        throttle = LoginThrottle(db, clock=clock)
+        assert await throttle.begin(client) == 0.0
+        assert await throttle.begin(client) > 0  # one attempt at a time: parallel guesses wait their turn
+        await throttle.end(client, failed=False)
+        waits = []
+        for _ in range(12):
+            assert await throttle.begin(client) == 0.0
+            await throttle.end(client, failed=True)
+            wait = await throttle.begin(client)
+            if wait == 0.0:
+                await throttle.end(client, failed=False)  # it was free to try: close that attempt unused
+            waits.append(wait)
+            clock.now += wait  # wait it out
+        assert waits == [0.0] * 4 + [15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 900.0, 900.0]
+        # Another worker, on the same database, counts the same failures.
+        other = LoginThrottle(await Database.open(settings.database_url), clock=clock)
+        await other.begin(client)
+        assert await other.end(client, failed=True) == 13
+        await other.db.close()
+    finally:
+        await db.close()
+
+
+async def test_a_login_holds_on_every_worker_and_across_restarts(settings: Settings) -> None:
+    """Without DASHBOARD_SECRET, the workers share a key kept in the database."""
+    async with running(settings) as first:
+        async with browser(build_web(first)) as user:
+            assert (await login(user)).status_code == 303
+            other = await App.create(settings)  # another worker, or this one restarted
+            try:
+                cookies = dict(user.cookies)
+                async with browser(build_web(other)) as same_user:
+                    same_user.cookies.update(cookies)
+                    page = await same_user.get("/dashboard")
+                    assert page.status_code == 200 and "login" not in str(page.url)
+            finally:
+                await other.close()
 
 
 # -- 2. X-Forwarded-For only from a trusted proxy ------------------------------------------------
@@ -129,15 +155,17 @@ async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(settings: S
                     await login(attacker, password="wrong password", forwarded=f"10.9.0.{n}")
                 ).status_code == 401
             assert (await login(attacker, forwarded="10.9.0.99")).status_code == 429
+    # (The count is kept in the database: 198.51.100.7 is still held back after a restart.)
     async with running(settings, forwarded_allow_ips=("10.0.0.1",)) as app:
         web = build_web(app)
         async with browser(web, "10.0.0.1") as proxy:  # every browser arrives through the proxy
+            assert (await login(proxy, forwarded="198.51.100.7")).status_code == 429
             for _ in range(5):
                 assert (
-                    await login(proxy, password="wrong password", forwarded="198.51.100.7")
+                    await login(proxy, password="wrong password", forwarded="198.51.100.8")
                 ).status_code == 401
             # The attacker writes its own header; the proxy appends the address it saw.
-            spoofed = await login(proxy, forwarded="203.0.113.9, 198.51.100.7")
+            spoofed = await login(proxy, forwarded="203.0.113.9, 198.51.100.8")
             assert spoofed.status_code == 429
             # Someone else behind the same proxy is not held up by the attacker.
             assert (await login(proxy, forwarded="203.0.113.9")).status_code == 303
@@ -370,17 +398,22 @@ class Clock:
         return self.now
 
 
-def test_the_login_throttle_forgets_old_clients_and_has_a_size_cap() -> None:
+async def test_the_login_throttle_forgets_old_clients_and_has_a_size_cap(settings: Settings) -> None:
     clock = Clock()
-    throttle = LoginThrottle(size=100, clock=clock)
-    for n in range(1000):  # many addresses, or one attacker's many usernames: one entry per address
-        client = f"198.51.{n // 256}.{n % 256}"
-        assert throttle.begin(client) == 0.0
-        throttle.end(client, failed=True)
-    assert len(throttle) == 100  # the stalest went first
-    assert throttle.begin("198.51.3.231") == 0.0  # the newest are remembered
-    throttle.end("198.51.3.231", failed=True)
-    clock.now += throttle.forget + 1
-    assert throttle.begin("203.0.113.9") == 0.0 and len(throttle) == 0  # an hour later, all forgotten
-    throttle.end("203.0.113.9", failed=False)
-    assert len(throttle) == 0  # a success adds nothing
+    db = await Database.open(settings.database_url)
+    try:
+        throttle = LoginThrottle(db, size=100, clock=clock)
+        for n in range(300):  # many addresses, or one attacker's many usernames: one entry per address
+            client = f"198.51.{n // 256}.{n % 256}"
+            assert await throttle.begin(client) == 0.0
+            await throttle.end(client, failed=True)
+            clock.now += 0.001
+        assert await throttle.count() == 100  # the stalest went first
+        assert await throttle.begin("198.51.1.43") == 0.0  # the newest are remembered
+        assert await throttle.end("198.51.1.43", failed=True) == 2
+        clock.now += throttle.forget + 1
+        assert await throttle.begin("203.0.113.9") == 0.0 and await throttle.count() == 1  # all forgotten
+        await throttle.end("203.0.113.9", failed=False)
+        assert await throttle.count() == 0  # a success adds nothing
+    finally:
+        await db.close()

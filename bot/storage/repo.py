@@ -69,6 +69,25 @@ def hold_user(conn: Raw, channel: str, address: str) -> None:
         raise sqlite3.OperationalError("another worker is handling this user's message right now")
 
 
+def shared_secret(conn: Raw, name: str) -> str:
+    """A random secret kept in the database, the same for every worker and every restart: made
+    by whichever worker asks first (the others find it)."""
+    row = conn.execute("SELECT value FROM shared_secrets WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO shared_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, secrets.token_hex(32)),
+            )
+            row = conn.execute("SELECT value FROM shared_secrets WHERE name = ?", (name,)).fetchone()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return str(row[0])
+
+
 def iso(at: datetime) -> str:
     return at.isoformat(timespec="microseconds")
 

@@ -158,8 +158,6 @@ def worker_roles(
 
 async def serve(settings: Settings) -> None:
     mask_secrets(settings)  # also when serve() is started by something other than the CLI
-    if not settings.dashboard_secret:
-        log.warning("DASHBOARD_SECRET is not set: dashboard logins end when the process restarts")
     app = await App.create(settings)
     channels = configured_channels(settings, app)
     if not channels:

@@ -10,9 +10,8 @@ import hmac
 import json
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.storage.db import Database
@@ -185,68 +184,85 @@ class Signer:
 
 
 @dataclass
-class _Client:
-    failures: int = 0
-    last: float = 0.0  # the latest failure (clock time)
-    until: float = 0.0  # refused before this
-
-
-@dataclass
 class LoginThrottle:
     """Failed logins per client address. After `free` failures each one doubles the client's
     wait, from `first` up to `longest` seconds. Per client and never per account, so someone
     guessing cannot lock the real user out. A success does not reset the count (one valid login
     must not buy unlimited guesses at others); the count is forgotten `forget` seconds after the
-    client's last failure. At most `size` clients are remembered, the stalest dropped first."""
+    client's last failure. At most `size` clients are remembered, the stalest dropped first.
 
+    Kept in the database, so that it holds across workers (a guesser spreading attempts over
+    them gets no more tries) and restarts. Times are wall-clock seconds, the same in every worker.
+    """
+
+    db: Database
     free: int = 4
     first: float = 15.0
     longest: float = 900.0
     forget: float = 3600.0  # at least `longest`: a client is never forgotten while it must wait
     size: int = 10_000
-    clock: Callable[[], float] = time.monotonic
-    # Oldest failure first, so forgetting stops at the first entry still fresh.
-    _clients: OrderedDict[str, _Client] = field(default_factory=OrderedDict)
-    _trying: set[str] = field(default_factory=set)
+    clock: Callable[[], float] = time.time
+    trying_for: float = 60.0  # an attempt left open this long (a crash mid-login) no longer blocks
 
-    def __len__(self) -> int:
-        return len(self._clients)
+    async def count(self) -> int:
+        rows = await self.db.conn.execute_fetchall("SELECT COUNT(*) FROM login_throttle")
+        return int(rows[0][0])
 
-    def _expire(self, now: float) -> None:
-        while self._clients:
-            first = next(iter(self._clients.values()))
-            if now - first.last <= self.forget:
-                break
-            self._clients.popitem(last=False)
-
-    def begin(self, client: str) -> float:
+    async def begin(self, client: str) -> float:
         """0.0 when the client may try now (call `end` afterwards); else the seconds to wait.
         One attempt at a time per client: parallel guesses would all pass before any failed."""
         now = self.clock()
-        self._expire(now)
-        if client in self._trying:
-            return 1.0
-        entry = self._clients.get(client)
-        if entry is not None and entry.until > now:
-            return entry.until - now
-        self._trying.add(client)
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM login_throttle WHERE last_at < ? AND COALESCE(trying_until, 0) < ?",
+                (now - self.forget, now),
+            )
+            rows = await conn.execute_fetchall(
+                "SELECT until, trying_until FROM login_throttle WHERE client = ?", (client,)
+            )
+            if rows:
+                until, trying = rows[0]
+                if trying is not None and trying > now:
+                    return 1.0
+                if until is not None and until > now:
+                    return until - now
+            await conn.execute(
+                "INSERT INTO login_throttle (client, failures, last_at, trying_until) VALUES (?, 0, ?, ?) "
+                "ON CONFLICT (client) DO UPDATE SET trying_until = excluded.trying_until",
+                (client, now, now + self.trying_for),
+            )
         return 0.0
 
-    def end(self, client: str, failed: bool) -> int:
+    async def end(self, client: str, failed: bool) -> int:
         """Close the attempt; returns the client's failures so far."""
-        self._trying.discard(client)
-        entry = self._clients.get(client)
-        if not failed:
-            return entry.failures if entry else 0
         now = self.clock()
-        if entry is None:
-            entry = self._clients[client] = _Client()
-        entry.failures += 1
-        entry.last = now
-        if entry.failures > self.free:
-            doublings = min(entry.failures - self.free - 1, 32)  # past the cap; and no float overflow
-            entry.until = now + min(self.longest, self.first * 2**doublings)
-        self._clients.move_to_end(client)
-        while len(self._clients) > self.size:
-            self._clients.popitem(last=False)
-        return entry.failures
+        async with self.db.transaction() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT failures FROM login_throttle WHERE client = ?", (client,)
+            )
+            failures = int(rows[0][0]) if rows else 0
+            if not failed:
+                if failures:
+                    await conn.execute(
+                        "UPDATE login_throttle SET trying_until = NULL WHERE client = ?", (client,)
+                    )
+                else:  # nothing to remember
+                    await conn.execute("DELETE FROM login_throttle WHERE client = ?", (client,))
+                return failures
+            failures += 1
+            until = None
+            if failures > self.free:
+                doublings = min(failures - self.free - 1, 32)  # past the cap; and no float overflow
+                until = now + min(self.longest, self.first * 2**doublings)
+            await conn.execute(
+                "INSERT INTO login_throttle (client, failures, last_at, until) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (client) DO UPDATE SET failures = excluded.failures, "
+                "last_at = excluded.last_at, until = excluded.until, trying_until = NULL",
+                (client, failures, now, until),
+            )
+            await conn.execute(
+                "DELETE FROM login_throttle WHERE last_at < (SELECT last_at FROM login_throttle "
+                "ORDER BY last_at DESC LIMIT 1 OFFSET ?)",
+                (self.size - 1,),
+            )
+        return failures

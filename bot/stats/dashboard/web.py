@@ -200,7 +200,7 @@ class Dashboard:
     db: Database
     settings: Settings
     signer: Signer
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: LoginThrottle = field(init=False)
     # Two scrypts at a time (16 MB and a core each): a flood of logins queues, it does not swamp.
     hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     content: Content = field(default_factory=Content)
@@ -208,6 +208,7 @@ class Dashboard:
     proxies: tuple[Network, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.throttle = LoginThrottle(self.db)
         self.proxies = tuple(ipaddress.ip_network(a, strict=False) for a in self.settings.forwarded_allow_ips)
 
     @classmethod
@@ -280,7 +281,7 @@ class Dashboard:
         if nonce is None or not secrets.compare_digest(token, self.signer.csrf(nonce)):
             return PlainTextResponse("forbidden: the form expired, reload the page", status_code=403)
         client = client_address(request, self.proxies)
-        wait = self.throttle.begin(client)
+        wait = await self.throttle.begin(client)
         if wait:
             error = _("Too many attempts. Try again in {wait}.").format(wait=_wait(wait, words))
             response = self._login_page(request, words, error, 429)
@@ -291,7 +292,7 @@ class Dashboard:
             async with self.hashing:
                 account = await authenticate(self.db, username, str(form.get("password") or ""))
         finally:
-            failures = self.throttle.end(client, failed=account is None)
+            failures = await self.throttle.end(client, failed=account is None)
         if account is None:
             # The username helps spot guessing; the password is never logged.
             log.warning(
