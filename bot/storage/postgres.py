@@ -16,7 +16,9 @@ psycopg's error as the cause.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -29,6 +31,8 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.rows import RowMaker
 
 from bot.storage.dialect import to_postgres
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -341,3 +345,31 @@ def open_sync(url: str, read_only: bool = False, name: str | None = None) -> psy
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET default_transaction_isolation = 'repeatable read'")
     return conn
+
+
+async def listen(url: str, channel: str, heard: Callable[[str], None], name: str | None = None) -> None:
+    """LISTEN on `channel` for ever, calling `heard(payload)` on the event loop for each NOTIFY;
+    cancel the task to stop. After a lost connection it connects again, and calls `heard("*")`
+    then, for what may have been notified meanwhile."""
+    loop = asyncio.get_running_loop()
+    thread = ThreadPoolExecutor(1, thread_name_prefix="postgres-listen")
+    stop = threading.Event()
+
+    def blocking() -> None:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10, application_name=name or "") as conn:
+            conn.execute(f"LISTEN {channel}")
+            loop.call_soon_threadsafe(heard, "*")
+            while not stop.is_set():
+                for note in conn.notifies(timeout=1.0):  # wakes each second to see `stop`
+                    loop.call_soon_threadsafe(heard, note.payload)
+
+    try:
+        while True:
+            try:
+                await loop.run_in_executor(thread, blocking)
+            except psycopg.Error as exc:
+                log.warning("listening for %s stopped (%s); again in 2 s", channel, exc)
+                await asyncio.sleep(2)
+    finally:
+        stop.set()
+        thread.shutdown(wait=False)

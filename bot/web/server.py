@@ -174,6 +174,17 @@ async def serve(settings: Settings) -> None:
     # what must run once across workers is a role (bot/storage/roles.py).
     tasks = [asyncio.create_task(app.inbox.run(), name="inbox")]
     tasks.append(asyncio.create_task(roles.run(), name="roles"))
+    if app.db.several_workers:
+        # A message queued by another worker wakes this one's sender (if it holds the role).
+        from bot.storage.postgres import listen
+
+        def heard(channel: str) -> None:
+            for name, sender in senders.items():
+                if channel in (name, "*"):
+                    sender.wake()
+
+        listening = listen(app.db.url, "clubspeak_outbox", heard, app.db.worker)  # type: ignore[attr-defined]
+        tasks.append(asyncio.create_task(listening, name="outbox-listener"))
     tasks += [asyncio.create_task(keep_started(c, health), name=f"start-{c.name}") for c in channels]
     try:
         server = uvicorn.Server(

@@ -16,3 +16,18 @@ CREATE TABLE shared_secrets (
     name  text COLLATE "C" PRIMARY KEY,
     value text COLLATE "C" NOT NULL
 );
+
+-- PostgreSQL only: a message queued by any worker (a turn's replies, a broadcast from the
+-- command line, a retry) wakes the worker that holds that channel's sender role at once, by
+-- NOTIFY (delivered at COMMIT; repeats in one transaction are sent once). SQLite has one
+-- process, whose sender is woken in memory.
+CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = 'queued' THEN
+        PERFORM pg_notify('clubspeak_outbox', NEW.channel);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_notify_insert AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_notify();
+CREATE TRIGGER outbox_notify_update AFTER UPDATE OF status ON outbox FOR EACH ROW
+    EXECUTE FUNCTION outbox_notify();
