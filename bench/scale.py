@@ -13,7 +13,7 @@ server processes, this load generator), then the two goals: 2 workers >= 1.3x on
 PostgreSQL, and one PostgreSQL worker >= 0.5x one SQLite worker. All set-ups run in one go,
 `--rounds` times in turn, so a machine busy for a while slows them alike; compare ratios.
 
-    python -m bench.scale --users 60 --messages 20 --rounds 1
+    python -m bench.scale --users 100 --messages 20
 
 Needs a PostgreSQL server at TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test)
 whose user may create databases.
@@ -308,7 +308,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--users", type=int, default=60)
+    parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--taps", type=float, default=TAPS)
     parser.add_argument("--rounds", type=int, default=1)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+from bot.config import Settings
+from tests.conftest import plain_connection
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 
 MEMBERS = 5000
@@ -30,8 +31,8 @@ def cli(*args: str, env: dict[str, str], cwd: Path) -> str:
     return done.stdout
 
 
-def seed_members(db: Path, code: str) -> None:
-    with sqlite3.connect(db) as conn:
+def seed_members(settings: Settings, code: str) -> None:
+    with plain_connection(settings) as conn:
         club_id = conn.execute("SELECT id FROM clubs WHERE code = ?", (code,)).fetchone()[0]
         langs = ("rw", "fr", "en")
         conn.executemany(
@@ -46,12 +47,14 @@ def seed_members(db: Path, code: str) -> None:
         )
 
 
-async def test_a_killed_broadcast_resumes_and_everyone_gets_one_invitation(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "PORT": "0"}
+async def test_a_killed_broadcast_resumes_and_everyone_gets_one_invitation(
+    tmp_path: Path, settings: Settings
+) -> None:
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "PORT": "0", "MEDIA_DIR": str(tmp_path / "m")}
     cli("db", "migrate", env=env, cwd=tmp_path)
     code = cli("clubs", "create", "--name", "Nyanza Club", "--district", "Nyanza", env=env, cwd=tmp_path)
     code = code.split("join code ")[1].split()[0]
-    seed_members(tmp_path / "bot.db", code)
+    seed_members(settings, code)
     out = cli(
         "sessions",
         "create",
@@ -110,6 +113,6 @@ async def test_a_killed_broadcast_resumes_and_everyone_gets_one_invitation(tmp_p
     assert duplicates <= 2 * IN_FLIGHT, duplicates
     languages = Counter(c.params["text"].split(":")[0][-12:] for c in fake.sent())
     assert len(languages) >= 3  # rw, fr and en invitations
-    with sqlite3.connect(tmp_path / "bot.db") as conn:
+    with plain_connection(settings) as conn:
         statuses = dict(conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
     assert statuses == {"sent": MEMBERS}

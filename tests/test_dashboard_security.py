@@ -129,18 +129,17 @@ async def test_the_wait_grows_with_each_failure_and_has_a_ceiling(settings: Sett
 
 async def test_a_login_holds_on_every_worker_and_across_restarts(settings: Settings) -> None:
     """Without DASHBOARD_SECRET, the workers share a key kept in the database."""
-    async with running(settings) as first:
-        async with browser(build_web(first)) as user:
-            assert (await login(user)).status_code == 303
-            other = await App.create(settings)  # another worker, or this one restarted
-            try:
-                cookies = dict(user.cookies)
-                async with browser(build_web(other)) as same_user:
-                    same_user.cookies.update(cookies)
-                    page = await same_user.get("/dashboard")
-                    assert page.status_code == 200 and "login" not in str(page.url)
-            finally:
-                await other.close()
+    async with running(settings) as first, browser(build_web(first)) as user:
+        assert (await login(user)).status_code == 303
+        other = await App.create(settings)  # another worker, or this one restarted
+        try:
+            cookies = dict(user.cookies)
+            async with browser(build_web(other)) as same_user:
+                same_user.cookies.update(cookies)
+                page = await same_user.get("/dashboard")
+                assert page.status_code == 200 and "login" not in str(page.url)
+        finally:
+            await other.close()
 
 
 # -- 2. X-Forwarded-For only from a trusted proxy ------------------------------------------------

@@ -100,5 +100,10 @@ def test_the_command_line_copies_and_explains_a_wrong_url(source: Path, target: 
     done = run_bot("db", "copy", "--to", url, env=env)
     assert done.returncode == 0, done.stderr
     assert "counts verified" in done.stdout and "events: " in done.stdout
+    # The operator's figures, the same on both backends: every metric, every module, by week.
+    for args in (("stats", "--format", "json"), ("stats", "--format", "csv", "--since", "2000-01-01")):
+        lite, pg = run_bot(*args, env=env), run_bot(*args, env=env | {"DATABASE_URL": url})
+        assert lite.returncode == 0 and pg.returncode == 0, (lite.stderr, pg.stderr)
+        assert pg.stdout == lite.stdout and len(lite.stdout) > 200
     wrong = run_bot("db", "copy", "--to", "mysql://nope", env=env)
     assert wrong.returncode != 0 and "not a postgresql:// URL" in wrong.stderr

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from bot.config import Settings
 from tests import fake_twilio
 from tests.fake_telegram import FakeBotAPI, free_port, running, wait_for
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, signed
@@ -70,10 +71,13 @@ class Process:
         self.proc.wait(timeout=20)
 
 
-def bot_env(tmp: Path, port: int, telegram_url: str, twilio_url: str) -> dict[str, str]:
+def bot_env(
+    tmp: Path, port: int, telegram_url: str, twilio_url: str, database_url: str | None = None
+) -> dict[str, str]:
     return {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp / 'bot.db'}",
+        "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bot.db'}",
+        "MEDIA_DIR": str(tmp / "media"),
         "PORT": str(port),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "TELEGRAM_BOT_TOKEN": FakeBotAPI().token,
@@ -98,11 +102,14 @@ async def healthy(client: httpx.AsyncClient, part: str | None = None) -> bool:
     return part is None or response.json().get(part, {}).get("connection") == "up"
 
 
-async def test_kill_9_under_inbound_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
+async def test_kill_9_under_inbound_load_loses_nothing_acknowledged(
+    tmp_path: Path, settings: Settings
+) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with running(FakeBotAPI()) as tg, fake_twilio.running(FakeTwilio()) as tw:
-        bot = Process(bot_env(tmp_path, port, tg.url, tw.url), tmp_path, tmp_path / "bot.log")
+        env = bot_env(tmp_path, port, tg.url, tw.url, settings.database_url)
+        bot = Process(env, tmp_path, tmp_path / "bot.log")
         limits = httpx.Limits(max_connections=150)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, trust_env=False) as client:
             bot.start()

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from bot.config import Settings
 from tests.fake_telegram import Call, FakeBotAPI, free_port, running, wait_for
-from tests.test_broadcast_crash import cli
+from tests.test_broadcast_crash import MEMBERS, cli, seed_members
 from tests.test_durable_inbox import Process
 
 SECRET = "hook-secret"
@@ -42,7 +43,6 @@ SCRIPT = (
     "Lessons",
     "menu",
 )
-MEMBERS = 5000
 IN_FLIGHT = 32  # the Telegram sender's max_in_flight
 MPS = 400  # the rate limit the test sets, for the whole bot
 
@@ -171,27 +171,6 @@ async def test_two_workers_handle_each_message_once_in_order(tmp_path: Path, pos
         assert set(reports[0]["roles"].values()) <= {r["worker"] for r in reports}
 
 
-def seed_members(url: str, code: str) -> None:
-    from bot.storage.postgres import Raw, open_sync
-
-    raw = Raw(open_sync(url))
-    try:
-        (club_id,) = raw.execute("SELECT id FROM clubs WHERE code = ?", (code,)).fetchone()
-        langs = ("rw", "fr", "en")
-        raw.executemany(
-            "INSERT INTO users (channel, address, pseudonym, language, consent, created_at, last_inbound_at) "
-            "VALUES ('telegram', ?, ?, ?, 'given', '2026-11-01T00:00:00+00:00', '2026-11-01T00:00:00+00:00')",
-            [(str(100_000 + n), f"u_{n:08x}", langs[n % 3]) for n in range(MEMBERS)],
-        )
-        raw.execute(
-            "INSERT INTO memberships (club_id, user_id, joined_at) "
-            "SELECT ?, id, '2026-11-01T00:00:00+00:00' FROM users",
-            (club_id,),
-        )
-    finally:
-        raw.conn.close()
-
-
 def most_in_a_second(calls: list[Call]) -> int:
     times = sorted(c.at for c in calls)
     most, start = 0, 0
@@ -206,7 +185,7 @@ async def test_the_sender_role_moves_when_its_worker_is_killed(tmp_path: Path, p
     env = {**os.environ, "DATABASE_URL": postgres_url, "PORT": "0"}
     code = cli("clubs", "create", "--name", "Nyanza Club", "--district", "Nyanza", env=env, cwd=tmp_path)
     code = code.split("join code ")[1].split()[0]
-    seed_members(postgres_url, code)
+    seed_members(Settings(database_url=postgres_url), code)
     out = cli(
         "sessions",
         "create",

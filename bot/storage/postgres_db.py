@@ -1,11 +1,10 @@
 """`Database` on PostgreSQL: the same methods as SQLite's, on bot/storage/postgres.py connections.
 
 One writer connection behind the same asyncio write lock as on SQLite, and a small pool of
-read-only connections for reports and exports. That makes one process correct on PostgreSQL;
-TODO(#18, next step): several processes need per-user order across them (a transaction-level
-advisory lock on the user key, taken in `repo.open_turn`), inbox, outbox and job claims with
-`FOR UPDATE SKIP LOCKED` instead of the in-process write lock, and the singletons (poller,
-senders, scheduler) chosen by session-level advisory locks. Until then, run one process.
+read-only connections for reports and exports. Several processes may share the database: the
+inbox claims a user's rows for a lease (bot/delivery/inbox.py), every turn holds an advisory lock
+on its user (repo.hold_user), claims skip rows other workers hold (repo.skip_locked), and the
+work done once for the whole bot is a role (bot/storage/roles.py).
 TODO(#18): after an erasure, SQLite's scrub empties the WAL (bot/care/chat.py); here the erased
 rows' dead versions stay in their pages until (auto)vacuum, so the erasure should VACUUM the
 tables it touched.
