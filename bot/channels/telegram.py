@@ -213,10 +213,12 @@ class TelegramChannel:
         """Answer a tap and show "typing…" if the reply is slow; never in the way of the message."""
         query = update.callback_query
         if query is not None:
-            # The keyboard goes once tapped, so a second tap rarely happens; when it
-            # does, the engine recognises the old prompt and does not count it.
+            # The tapped keyboard stays: taking it away cost one Bot API call per tap (the
+            # bench: 0.51x the echo bot's throughput with it, 0.73x without), and counts
+            # against the bot's Telegram limits. A tap on an old keyboard is recognised by
+            # the engine (every prompt's buttons carry its sequence number), answered
+            # "that button belongs to an earlier message", and never counted.
             self._spawn(_quietly(query.answer()))
-            self._spawn(_quietly(query.edit_message_reply_markup(reply_markup=None)))
         arrived = time.monotonic()
         self._awaiting[chat] = arrived
         self._spawn(self._typing(chat, arrived))
