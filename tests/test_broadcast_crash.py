@@ -47,30 +47,25 @@ def seed_members(settings: Settings, code: str) -> None:
         )
 
 
-async def test_a_killed_broadcast_resumes_and_everyone_gets_one_invitation(
-    tmp_path: Path, settings: Settings
-) -> None:
+def invitations_queued(tmp_path: Path, settings: Settings) -> dict[str, str]:
+    """A club of MEMBERS members and a session whose invitations are queued, by the real CLI;
+    returns the environment that ran it."""
     env = {**os.environ, "DATABASE_URL": settings.database_url, "PORT": "0", "MEDIA_DIR": str(tmp_path / "m")}
     cli("db", "migrate", env=env, cwd=tmp_path)
     code = cli("clubs", "create", "--name", "Nyanza Club", "--district", "Nyanza", env=env, cwd=tmp_path)
     code = code.split("join code ")[1].split()[0]
     seed_members(settings, code)
-    out = cli(
-        "sessions",
-        "create",
-        "--club",
-        code,
-        "--at",
-        "2030-01-05 15:00",
-        "--place",
-        "Hall",
-        "--topic",
-        "Trust",
-        env=env,
-        cwd=tmp_path,
-    )
+    at = ("--at", "2030-01-05 15:00", "--place", "Hall", "--topic", "Trust")
+    out = cli("sessions", "create", "--club", code, *at, env=env, cwd=tmp_path)
     session_id = out.split("session ")[1].split()[0]
     assert f"invited {MEMBERS} member(s)" in cli("sessions", "invite", session_id, env=env, cwd=tmp_path)
+    return env
+
+
+async def test_a_killed_broadcast_resumes_and_everyone_gets_one_invitation(
+    tmp_path: Path, settings: Settings
+) -> None:
+    env = invitations_queued(tmp_path, settings)
 
     async with running(FakeBotAPI()) as fake:
         run_env = {

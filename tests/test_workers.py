@@ -24,7 +24,7 @@ import httpx
 
 from bot.config import Settings
 from tests.fake_telegram import Call, FakeBotAPI, free_port, running, wait_for
-from tests.test_broadcast_crash import MEMBERS, cli, seed_members
+from tests.test_broadcast_crash import MEMBERS, invitations_queued
 from tests.test_durable_inbox import Process
 
 SECRET = "hook-secret"
@@ -182,26 +182,7 @@ def most_in_a_second(calls: list[Call]) -> int:
 
 
 async def test_the_sender_role_moves_when_its_worker_is_killed(tmp_path: Path, postgres_url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": postgres_url, "PORT": "0"}
-    code = cli("clubs", "create", "--name", "Nyanza Club", "--district", "Nyanza", env=env, cwd=tmp_path)
-    code = code.split("join code ")[1].split()[0]
-    seed_members(Settings(database_url=postgres_url), code)
-    out = cli(
-        "sessions",
-        "create",
-        "--club",
-        code,
-        "--at",
-        "2030-01-05 15:00",
-        "--place",
-        "Hall",
-        "--topic",
-        "Trust",
-        env=env,
-        cwd=tmp_path,
-    )
-    session_id = out.split("session ")[1].split()[0]
-    assert f"invited {MEMBERS} member(s)" in cli("sessions", "invite", session_id, env=env, cwd=tmp_path)
+    invitations_queued(tmp_path, Settings(database_url=postgres_url))
 
     async with running(FakeBotAPI()) as fake, workers(tmp_path, postgres_url, fake, False, mps=MPS) as pair:
         await wait_for(lambda: len(fake.sent()) >= MEMBERS // 4, within=120)

@@ -5,9 +5,8 @@ read-only connections for reports and exports. Several processes may share the d
 inbox claims a user's rows for a lease (bot/delivery/inbox.py), every turn holds an advisory lock
 on its user (repo.hold_user), claims skip rows other workers hold (repo.skip_locked), and the
 work done once for the whole bot is a role (bot/storage/roles.py).
-TODO(#18): after an erasure, SQLite's scrub empties the WAL (bot/care/chat.py); here the erased
-rows' dead versions stay in their pages until (auto)vacuum, so the erasure should VACUUM the
-tables it touched.
+After an erasure, SQLite's scrub empties the WAL (bot/care/chat.py); here the erased rows' old
+versions stay in their pages until (auto)vacuum reuses them (README: Running on PostgreSQL).
 """
 
 from __future__ import annotations
