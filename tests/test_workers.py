@@ -80,6 +80,11 @@ async def workers(
         for _, client in started:
             await wait_for(lambda c=client: up(c), within=60)
         yield started
+    except BaseException:
+        for i in range(n):  # what the workers said, in the failure's report
+            lines = (tmp / f"worker{i}.log").read_text(errors="replace").splitlines()
+            print(f"--- worker {i}, last lines of its log:", *lines[-40:], sep="\n")
+        raise
     finally:
         for process, client in started:
             await client.aclose()
@@ -167,8 +172,8 @@ async def test_two_workers_handle_each_message_once_in_order(tmp_path: Path, pos
         wrong = [chat for chat in chats if seen[chat] != expected]
         assert not wrong, (len(wrong), seen[wrong[0]], expected)
         reports = [(await client.get("/healthz")).json() for _, client in pair]
-        assert reports[0]["roles"] == reports[1]["roles"]  # both see the same holders
-        assert set(reports[0]["roles"].values()) <= {r["worker"] for r in reports}
+        assert reports[0]["roles"] == reports[1]["roles"], reports  # both see the same holders
+        assert set(reports[0]["roles"].values()) <= {r["worker"] for r in reports}, reports
 
 
 def most_in_a_second(calls: list[Call]) -> int:
