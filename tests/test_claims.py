@@ -13,6 +13,7 @@ from bot.delivery.inbox import LEASE, claim, insert
 from bot.messages import Inbound
 from bot.storage import repo
 from bot.storage.db import Database
+from bot.storage.postgres import Raw, open_sync
 from bot.storage.roles import Role, Roles, holders
 from tests.fake_telegram import wait_for
 
@@ -59,6 +60,27 @@ async def test_a_dead_workers_claims_are_taken_over_after_the_lease(two: tuple[D
     assert await claimed(b, NOW + LEASE - timedelta(seconds=1)) == []  # a may still be at work
     assert await claimed(b, NOW + LEASE) == [("1", "m1")]  # a renewed nothing: it is gone
     assert await claimed(a, NOW + LEASE) == []  # and a, back, keeps off
+
+
+async def test_a_later_message_never_overtakes_one_still_in_a_turn(
+    two: tuple[Database, Database], postgres_url: str
+) -> None:
+    """a's lease ran out while a was still in user 1's turn (its row locked): b takes over the
+    user only once that turn has ended, never their next message first."""
+    a, b = two
+    await accept(a, "1", 1)
+    assert await claimed(a, NOW) == [("1", "m1")]
+    await accept(a, "1", 2)
+    in_turn = Raw(open_sync(postgres_url))
+    try:
+        in_turn.execute("BEGIN")
+        in_turn.execute("SELECT id FROM inbox WHERE payload LIKE ? FOR UPDATE", ('%"m1"%',))
+        assert await claimed(b, NOW + LEASE) == []  # not m2 before m1
+        in_turn.execute("DELETE FROM inbox WHERE payload LIKE ?", ('%"m1"%',))
+        in_turn.execute("COMMIT")  # a's turn ends: m1 handled
+    finally:
+        in_turn.conn.close()
+    assert await claimed(b, NOW + LEASE) == [("1", "m2")]
 
 
 async def test_one_worker_holds_a_role_and_another_takes_it_over(two: tuple[Database, Database]) -> None:

@@ -90,6 +90,7 @@ def claim(conn: repo.Raw, worker: str, limit: int, at: datetime) -> list[InboxRo
             "ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
             (worker, now, worker, now, limit),
         ).fetchall()
+        rows = _without_overtaking(conn, rows, worker)
         taken = [r[0] for r in rows]
         if taken:
             conn.execute(
@@ -100,6 +101,27 @@ def claim(conn: repo.Raw, worker: str, limit: int, at: datetime) -> list[InboxRo
         conn.execute("ROLLBACK")
         raise
     return [InboxRow(r[0], Inbound.from_json(r[1], r[2], r[3])) for r in rows]
+
+
+def _without_overtaking(conn: repo.Raw, rows: list, worker: str) -> list:
+    """Drop the users one of whose earlier rows this claim did not get: a row another
+    transaction holds was skipped (a worker whose lease ran out while it was still in that
+    user's turn), and their later rows must wait for it."""
+    first: dict[tuple[str, str], int] = {}
+    for r in rows:
+        first.setdefault((r[1], r[2]), r[0])
+    if not first:
+        return rows
+    channels, addresses, ids = zip(*((c, a, i) for (c, a), i in first.items()), strict=True)
+    behind = conn.execute(
+        "SELECT DISTINCT j.channel, j.address FROM inbox j "
+        "JOIN unnest(?::text[], ?::text[], ?::bigint[]) AS f(channel, address, first_id) "
+        "ON j.channel = f.channel AND j.address = f.address AND j.id < f.first_id "
+        "WHERE j.claimed_by IS DISTINCT FROM ?",
+        (list(channels), list(addresses), list(ids), worker),
+    ).fetchall()
+    waiting = {(b[0], b[1]) for b in behind}
+    return [r for r in rows if (r[1], r[2]) not in waiting]
 
 
 def backlog(conn: repo.Raw) -> tuple[int, str | None]:
