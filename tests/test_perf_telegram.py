@@ -5,14 +5,17 @@ durable inbox. And the tap bench's plan is what it says."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
 from bench.telegram import button_for, plans
+from bot.app import App
 from bot.channels import telegram
+from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
+from bot.messages import Outbound
 from tests.fake_telegram import FakeBotAPI, running, wait_for
 from tests.test_telegram import Bot, bot_running, onboard, tap_when_shown
 
@@ -100,3 +103,34 @@ def test_the_bench_taps_the_share_it_is_asked_for() -> None:
     assert all(b == tappable[i] for plan in users for i, b in enumerate(plan) if b is not None)
     assert plans(tappable, 20, 0.5) == users  # seeded: every run taps the same
     assert sum(b is not None for plan in plans(tappable, 3, 1.0) for b in plan) == 24  # all it can
+
+
+@dataclass
+class SlowSends(FakeBotAPI):
+    """A Bot API that takes 1.5 s to answer a sendMessage: longer than PTB waits for a free
+    connection of its pool (1 s)."""
+
+    async def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "sendMessage":
+            await asyncio.sleep(1.5)
+        return await super()._result(method, params)
+
+
+async def test_a_full_connection_pool_is_not_an_outage(settings: Settings) -> None:
+    """When every connection of our own pool is busy, a send waits its turn in the queue; the
+    channel is not taken for down (that would pause every user's replies and probe)."""
+    fake = SlowSends()
+    async with running(fake):
+        ours = replace(settings, telegram_bot_token=fake.token, telegram_api_url=fake.url)
+        app = await App.create(ours)
+        channel = replace(TelegramChannel.create(ours, app), ready=True)
+        channel.application = telegram.build_application(ours, pool=1)
+        await channel.application.initialize()
+        try:
+            one, two = Outbound("telegram", "601", "one"), Outbound("telegram", "602", "two")
+            first, second = await asyncio.gather(channel.send(one), channel.send(two))
+        finally:
+            await channel.application.shutdown()
+            await app.close()
+    assert first.status == "sent"
+    assert second.status == "retry" and "Pool timeout" in (second.error or "") and not second.outage

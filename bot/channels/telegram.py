@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, PhotoSize, Update
 from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
@@ -62,13 +62,18 @@ COMMANDS = {
 }
 
 
-def build_application(settings: Settings) -> Application:
+# Connections to the Bot API: the sender's 32 sends in flight, and room beside them for a tap's
+# answer, "typing…" and the like, so that those never make a send wait for a connection.
+POOL = 48
+
+
+def build_application(settings: Settings, pool: int = POOL) -> Application:
     if not settings.telegram_bot_token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
 
     def request() -> HTTPXRequest:
         # trust_env=False: a stray HTTPS_PROXY must not reroute the Bot API (or a test's loopback fake).
-        return HTTPXRequest(connection_pool_size=32, httpx_kwargs={"trust_env": False})
+        return HTTPXRequest(connection_pool_size=pool, httpx_kwargs={"trust_env": False})
 
     builder = (
         ApplicationBuilder()
@@ -364,6 +369,8 @@ class TelegramChannel:
         except BadRequest as exc:
             return Delivery("failed", error=f"BadRequest: {exc.message}")
         except NetworkError as exc:  # includes TimedOut and Telegram's 5xx answers
+            if _pool_full(exc):  # our own connections are all busy: Telegram is not down
+                return Delivery("retry", error=f"{type(exc).__name__}: {exc.message}")
             return Delivery("retry", error=f"{type(exc).__name__}: {exc.message}", outage=True)
         except TelegramError as exc:
             return Delivery("failed", error=f"{type(exc).__name__}: {exc.message}")
@@ -419,6 +426,11 @@ class TelegramChannel:
             max_in_flight=32,
             rate=RateLimiter(self.settings.telegram_mps),
         )
+
+
+def _pool_full(exc: NetworkError) -> bool:
+    """PTB's TimedOut for a request that never left: no free connection in our own pool."""
+    return isinstance(exc, TimedOut) and exc.message.startswith("Pool timeout")
 
 
 async def _quietly(awaitable) -> None:  # type: ignore[no-untyped-def]
