@@ -25,9 +25,8 @@ import httpx
 from bot.config import Settings
 from tests.fake_telegram import Call, FakeBotAPI, free_port, running, wait_for
 from tests.test_broadcast_crash import MEMBERS, invitations_queued
-from tests.test_durable_inbox import Process
+from tests.test_durable_inbox import SECRET, Process, healthy
 
-SECRET = "hook-secret"
 USERS = 500
 # The same ten messages from every user: typed button labels, so the conversation does not
 # depend on the order a learner's options are shuffled in (it is shuffled per user id).
@@ -78,7 +77,7 @@ async def workers(
         started.append((process, client))
     try:
         for _, client in started:
-            await wait_for(lambda c=client: up(c), within=60)
+            await wait_for(lambda c=client: healthy(c, "telegram"), within=60)
         yield started
     except BaseException:
         for i in range(n):  # what the workers said, in the failure's report
@@ -90,14 +89,6 @@ async def workers(
             await client.aclose()
             if process.proc is not None and process.proc.poll() is None:
                 process.kill(signal.SIGTERM)
-
-
-async def up(client: httpx.AsyncClient) -> bool:
-    try:
-        response = await client.get("/healthz")
-    except httpx.TransportError:
-        return False
-    return response.status_code == 200 and response.json().get("telegram", {}).get("connection") == "up"
 
 
 def update(chat: int, n: int, text: str) -> dict:

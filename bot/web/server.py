@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
@@ -141,12 +140,12 @@ def worker_roles(
     settings: Settings,
     channels: list[ChannelRuntime],
     senders: dict[str, OutboxSender],
-    wake: Callable[[], None],
 ) -> list[Role]:
     """What only one worker does at a time: each channel's sender (so its rate limit holds for
     the whole bot), Telegram's long poll, club reminders, spaced recall, and maintenance."""
     roles = [Role(f"sender:{name}", sender.run, settle=1.0) for name, sender in senders.items()]
     roles += [Role(f"poller:{c.name}", c.poll) for c in channels if c.poll is not None]
+    wake = partial(app.engine.notify_outbox, "*")  # what they queue may be for any channel
     for name, background in BACKGROUND:  # club reminders, spaced recall
         roles.append(
             Role(name, partial(background, app.db, app.engine.content, app.engine.catalogs, settings, wake))
@@ -163,12 +162,7 @@ async def serve(settings: Settings) -> None:
     if not channels:
         log.warning(NO_CHANNEL_HELP)
     senders = make_senders(app, channels)
-
-    def wake() -> None:
-        for sender in senders.values():
-            sender.wake()
-
-    roles = Roles(app.db, worker_roles(app, settings, channels, senders, wake))
+    roles = Roles(app.db, worker_roles(app, settings, channels, senders))
     health = Health(app.db, {c.name: "starting" for c in channels}, senders, roles)
     # Every worker takes messages in (its inbox claims rows per user) and serves the web;
     # what must run once across workers is a role (bot/storage/roles.py).
@@ -178,11 +172,7 @@ async def serve(settings: Settings) -> None:
         # A message queued by another worker wakes this one's sender (if it holds the role).
         from bot.storage.postgres import listen
 
-        def heard(channel: str) -> None:
-            for name, sender in senders.items():
-                if channel in (name, "*"):
-                    sender.wake()
-
+        heard = app.engine.notify_outbox
         listening = listen(app.db.url, "clubspeak_outbox", heard, app.db.worker)  # type: ignore[attr-defined]
         tasks.append(asyncio.create_task(listening, name="outbox-listener"))
     tasks += [asyncio.create_task(keep_started(c, health), name=f"start-{c.name}") for c in channels]
