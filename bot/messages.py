@@ -42,6 +42,15 @@ class Inbound:
     message_ref: str | None = None
     received_at: datetime = field(default_factory=utcnow)
 
+    def __post_init__(self) -> None:
+        # A NUL character means nothing in a message, and PostgreSQL's text cannot hold one: a
+        # name or a text carrying it (any client, or a forged form, can send it) would never be
+        # stored, so never answered. It goes here, where every channel's message passes.
+        for name in ("text", "payload", "name"):
+            value = getattr(self, name)
+            if value is not None and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", ""))
+
     def to_json(self) -> str:
         """What the durable inbox keeps until the message is handled."""
         data = {k: v for k, v in self.__dict__.items() if k not in ("channel", "address")}

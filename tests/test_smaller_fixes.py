@@ -9,7 +9,7 @@ import sys
 from bot.app import App
 from bot.config import Settings
 from bot.delivery.outbox import OutboxSender
-from bot.messages import Outbound
+from bot.messages import Inbound, Outbound
 from tests.conftest import database_env, plain_connection
 from tests.test_clubs import make_club, member
 from tests.test_storage_and_outbox import RecordingTransport, enqueue
@@ -186,3 +186,17 @@ async def test_the_kinyarwanda_help_does_not_repeat_itself(app: App) -> None:
     await chat.send("ubufasha")
     assert "menu (ahabanza): gusubira ahabanza" in chat.texts
     assert "ahabanza): ahabanza" not in chat.texts
+
+
+async def test_a_nul_character_in_a_name_or_a_text_is_answered(settings: Settings) -> None:
+    """Hypothesis found it on PostgreSQL: a WhatsApp ProfileName of "\\x00" was never stored
+    (PostgreSQL's text holds no NUL), so the message was never answered."""
+    app = await App.create(settings)
+    try:
+        number = "whatsapp:+250700000001"
+        inbound = Inbound("whatsapp", number, text="he\x00llo", name="\x00", external_id="n1")
+        assert inbound.text == "hello" and inbound.name == ""
+        replies = await app.engine.handle(inbound)
+        assert replies
+    finally:
+        await app.close()
